@@ -1,0 +1,46 @@
+# llmtrain — every entry point a user or CI needs. Each target installs what it needs
+# and skips work that is already done.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP_INSTALLED := $(VENV)/.installed
+PACKAGE_FILES := sdk/pyproject.toml operator/pyproject.toml trainer_image/pyproject.toml
+PYTEST_ARGS ?=
+
+.PHONY: help install test unit crd check-crd lint typecheck clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/bin/python:
+	@echo ">> creating the virtual environment in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(PIP_INSTALLED): $(VENV)/bin/python $(PACKAGE_FILES)
+	@echo ">> installing sdk, operator and trainer_image (editable, with test dependencies)"
+	$(PY) -m pip install --quiet -e 'sdk[test]' -e 'operator[test]' -e 'trainer_image[test]'
+	@touch $@
+
+install: $(PIP_INSTALLED) ## create .venv and install the three packages in editable mode
+
+test: install testenv ## install everything, build the control plane binaries, run the whole suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: install ## run only the unit tests (no control plane)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+crd: install ## regenerate manifests/crd.yaml and the chart's CRD from the SDK models
+	$(PY) -m llmtrain.api.crd --write manifests/crd.yaml charts/llmtrain-operator/crds/llmtrainingjobs.yaml
+
+typecheck: install ## mypy --strict over the three packages
+	$(PY) -m mypy sdk/src operator/src trainer_image/src
+
+clean: ## remove the virtual environment and caches (keeps bin/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache
+
+include tests/testenv/testenv.mk
