@@ -1,0 +1,1 @@
+"""The LLMTrainingJob resource (llmtrain.dev/v1alpha1) as typed models."""
