@@ -1,4 +1,50 @@
-# Placeholder until the control plane binaries target lands (issue 3).
-.PHONY: testenv
-testenv:
-	@true
+# Builds the real Kubernetes control plane, etcd, kubectl and helm from their Go modules
+# into bin/, plus the pod network shim of the node agent (tests/testenv/podnet.c).
+# Versions are pinned by tests/testenv/go.mod (Kubernetes, etcd) and
+# tests/testenv/helm/go.mod (helm); the binaries are rebuilt only when those change.
+# Included by the root Makefile.
+
+TESTENV_DIR := tests/testenv
+TESTENV_BIN := bin
+TESTENV_GOFLAGS := -trimpath -ldflags='-s -w'
+TESTENV_CLI := PYTHONPATH=tests .venv/bin/python -m testenv
+KUBE_BINARIES := $(addprefix $(TESTENV_BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+PODNET_SHIM := $(TESTENV_BIN)/libtestenv-podnet.so
+TESTENV_BINARIES := $(KUBE_BINARIES) $(TESTENV_BIN)/helm $(PODNET_SHIM)
+
+.PHONY: testenv cluster-up cluster-down cluster-status
+
+testenv: $(TESTENV_BINARIES) ## build etcd, the Kubernetes control plane, kubectl and helm into bin/
+
+# One `go build` for all five shares the compilation of their common dependencies.
+# etcd's main package is go.etcd.io/etcd/server/v3, which go names "server".
+$(KUBE_BINARIES) &: $(TESTENV_DIR)/go.mod $(TESTENV_DIR)/go.sum
+	@echo ">> building etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl into $(TESTENV_BIN)/ (versions: $(TESTENV_DIR)/go.mod; a cold build takes a while)"
+	@mkdir -p $(TESTENV_BIN)
+	cd $(TESTENV_DIR) && go build $(TESTENV_GOFLAGS) -o $(abspath $(TESTENV_BIN))/ \
+		go.etcd.io/etcd/server/v3 \
+		k8s.io/kubernetes/cmd/kube-apiserver \
+		k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl
+	mv -f $(TESTENV_BIN)/server $(TESTENV_BIN)/etcd
+	@touch $(KUBE_BINARIES)
+
+$(TESTENV_BIN)/helm: $(TESTENV_DIR)/helm/go.mod $(TESTENV_DIR)/helm/go.sum
+	@echo ">> building helm into $(TESTENV_BIN)/ (version: $(TESTENV_DIR)/helm/go.mod)"
+	@mkdir -p $(TESTENV_BIN)
+	cd $(TESTENV_DIR)/helm && go build $(TESTENV_GOFLAGS) -o $(abspath $@) helm.sh/helm/v3/cmd/helm
+
+$(PODNET_SHIM): $(TESTENV_DIR)/podnet.c
+	@echo ">> compiling the node agent's pod network shim"
+	@mkdir -p $(TESTENV_BIN)
+	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
+
+cluster-up: install testenv ## start a local cluster in the background (kubeconfig: .localcluster/kubeconfig)
+	$(TESTENV_CLI) up
+
+cluster-down: ## stop the local cluster
+	$(TESTENV_CLI) down
+
+cluster-status: ## show whether the local cluster is running
+	$(TESTENV_CLI) status
