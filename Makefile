@@ -10,6 +10,7 @@ PY := $(VENV)/bin/python
 PIP_INSTALLED := $(VENV)/.installed
 PACKAGE_FILES := sdk/pyproject.toml operator/pyproject.toml trainer_image/pyproject.toml
 PYTEST_ARGS ?=
+CRD_FILES := manifests/crd.yaml charts/llmtrain-operator/crds/llmtrainingjobs.yaml
 
 .PHONY: help install test unit crd check-crd lint typecheck clean
 
@@ -35,7 +36,7 @@ unit: install ## run only the unit tests (no control plane)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 crd: install ## regenerate manifests/crd.yaml and the chart's CRD from the SDK models
-	$(PY) -m llmtrain.api.crd --write manifests/crd.yaml charts/llmtrain-operator/crds/llmtrainingjobs.yaml
+	$(PY) -m llmtrain.api.crd --write $(CRD_FILES)
 
 typecheck: install ## mypy --strict over the three packages
 	$(PY) -m mypy sdk/src operator/src trainer_image/src

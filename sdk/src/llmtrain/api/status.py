@@ -1,0 +1,123 @@
+"""`status` of an LLMTrainingJob: what the operator observed, written only by the operator."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from llmtrain.api.base import ApiModel
+
+Phase = Literal["Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+"""Pending: waiting for pods to be scheduled; Starting: pods scheduled, not all running;
+Running: every rank runs; Restarting: a failed attempt is being torn down for the next one;
+Succeeded / Failed: finished; Suspended: stopped by runPolicy.suspend."""
+
+FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed"})
+
+ConditionType = Literal["Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+
+
+class Condition(ApiModel):
+    """A metav1.Condition: one aspect of the job's state and when it last changed."""
+
+    type: str
+    """Created, Running, Restarting, Succeeded, Failed or Suspended."""
+    status: Literal["True", "False", "Unknown"]
+    """Whether the condition holds."""
+    reason: str
+    """One CamelCase word for programs, e.g. BackoffLimitExceeded."""
+    message: str = ""
+    """What happened, for people."""
+    last_transition_time: datetime
+    """When status last changed."""
+    observed_generation: int | None = None
+    """The spec generation the condition was computed from."""
+
+
+class NodeCounts(ApiModel):
+    """Pods of the current attempt by state."""
+
+    desired: int = 0
+    """Pods the job wants (spec.nodes)."""
+    active: int = 0
+    """Pods that exist and have not finished."""
+    ready: int = 0
+    """Pods whose training container runs."""
+    succeeded: int = 0
+    """Pods that exited 0."""
+    failed: int = 0
+    """Pods that failed."""
+
+
+class Failure(ApiModel):
+    """Why the job failed, or why its last attempt did."""
+
+    reason: str
+    """OOMKilled, Error, Evicted, DeadlineExceeded, BackoffLimitExceeded, ImagePullBackOff, Unschedulable, ..."""
+    message: str = ""
+    """Details: the tail of the rank's termination message or the scheduler's explanation."""
+    rank: int | None = None
+    """Node rank of the pod that failed first."""
+    pod: str | None = None
+    """Name of that pod."""
+    exit_code: int | None = None
+    """Exit code of its training container."""
+
+
+class Progress(ApiModel):
+    """Training progress read from rank 0's metrics."""
+
+    step: int = Field(default=0, ge=0)
+    """Last completed optimizer step."""
+    total_steps: int | None = None
+    """Steps the job trains for."""
+    loss: float | None = None
+    """Training loss at that step."""
+    tokens_per_second: float | None = None
+    """Throughput over all ranks."""
+    mfu: float | None = None
+    """Model FLOPs utilisation: achieved FLOP/s over the device's dense bf16 peak (H100/H200 SXM: 989e12)."""
+    eta: str | None = None
+    """Estimated time left, e.g. 2h13m."""
+    updated_at: datetime | None = None
+    """When these figures were read."""
+
+
+class CheckpointStatus(ApiModel):
+    """The latest complete checkpoint."""
+
+    step: int
+    """Step the checkpoint holds."""
+    path: str | None = None
+    """Its directory inside the pods."""
+    saved_at: datetime | None = None
+    """When the operator first saw it."""
+
+
+class LLMTrainingJobStatus(ApiModel):
+    """The observed state of a training job."""
+
+    phase: Phase | None = None
+    """Where the job is in its life."""
+    conditions: list[Condition] | None = None
+    """Standard conditions, one per type."""
+    observed_generation: int | None = None
+    """The spec generation this status describes."""
+    nodes: NodeCounts | None = None
+    """Pod counts of the current attempt."""
+    restarts: int = 0
+    """Gang restarts so far."""
+    attempt: int = 0
+    """Number of the current attempt (label llmtrain.dev/attempt)."""
+    start_time: datetime | None = None
+    """When the first attempt started."""
+    completion_time: datetime | None = None
+    """When the job succeeded or failed."""
+    failure: Failure | None = None
+    """Why the job (or its last attempt) failed."""
+    progress: Progress | None = None
+    """Training progress."""
+    checkpoint: CheckpointStatus | None = None
+    """Latest checkpoint."""
