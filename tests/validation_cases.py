@@ -1,0 +1,209 @@
+"""A table of good and bad LLMTrainingJobs, shared by the SDK's unit tests and the test
+that sends the same jobs to the real API server, so both sides are held to one answer."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Job = dict[str, Any]
+
+
+def base_job(name: str = "table-job") -> Job:
+    """A small valid job: 2 nodes x 4 GPUs with the built-in trainer."""
+    return {
+        "apiVersion": "llmtrain.dev/v1alpha1",
+        "kind": "LLMTrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "nodes": 2,
+            "resources": {"gpus": 4},
+            "trainer": {
+                "model": {"preset": "test"},
+                "data": {"paths": ["/data/tokens.bin"]},
+            },
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Case:
+    """A change to the base job and what both validators must say about it.
+
+    `path` is the field the error names (None for a good job); `message` is the exact
+    text of a cross-field rule, which the API server repeats word for word, or None
+    where each side words a schema error its own way.
+    """
+
+    id: str
+    change: Callable[[Job], None]
+    path: str | None = None
+    message: str | None = None
+
+    def job(self, name: str = "table-job") -> Job:
+        """The base job with the change applied."""
+        job = copy.deepcopy(base_job(name))
+        self.change(job)
+        return job
+
+
+def _set(path: str, value: Any) -> Callable[[Job], None]:
+    def change(job: Job) -> None:
+        *parents, leaf = path.split(".")
+        node = job
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return change
+
+
+def _delete(path: str) -> Callable[[Job], None]:
+    def change(job: Job) -> None:
+        *parents, leaf = path.split(".")
+        node = job
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return change
+
+
+def _all(*changes: Callable[[Job], None]) -> Callable[[Job], None]:
+    def change(job: Job) -> None:
+        for each in changes:
+            each(job)
+
+    return change
+
+
+GOOD = [
+    Case("base", lambda job: None),
+    Case("tensor-parallel-divides", _set("spec.trainer.parallelism", {"tensorParallel": 4, "strategy": "fsdp"})),
+    Case("global-batch-multiple", _set("spec.trainer.batch", {"microBatchSize": 2, "globalBatchSize": 32})),
+    Case("custom-command", _all(_delete("spec.trainer"), _set("spec.command", ["train.py", "--lr", "1e-4"]))),
+    Case("elastic-in-range", _set("spec.elastic", {"minNodes": 1, "maxNodes": 4})),
+    Case(
+        "mount-names-volume",
+        _all(
+            _set("spec.volumes", [{"name": "data", "persistentVolumeClaim": {"claimName": "tokens"}}]),
+            _set("spec.volumeMounts", [{"name": "data", "mountPath": "/data"}]),
+        ),
+    ),
+    Case("name-at-limit", _set("metadata.name", "a" * 56)),
+    Case("quantities", _set("spec.resources", {"gpus": 8, "cpu": 32, "memory": "400Gi", "extra": {"rdma/ib": 1}})),
+    Case("hf-directory", _set("spec.trainer.model", {"path": "/models/llama", "pretrainedWeights": False})),
+]
+
+BAD = [
+    Case(
+        "trainer-and-command",
+        _set("spec.command", ["train.py"]),
+        "spec",
+        "set exactly one of trainer (the built-in trainer) and command (your own script under torchrun)",
+    ),
+    Case(
+        "neither-trainer-nor-command",
+        _delete("spec.trainer"),
+        "spec",
+        "set exactly one of trainer (the built-in trainer) and command (your own script under torchrun)",
+    ),
+    Case(
+        "tensor-parallel-does-not-divide",
+        _set("spec.trainer.parallelism", {"tensorParallel": 3}),
+        "spec.trainer.parallelism.tensorParallel",
+        "3 does not divide nodes x procsPerNode = 8",
+    ),
+    Case(
+        "tensor-parallel-with-procs-per-node",
+        _all(_set("spec.procsPerNode", 3), _set("spec.trainer.parallelism", {"tensorParallel": 4})),
+        "spec.trainer.parallelism.tensorParallel",
+        "4 does not divide nodes x procsPerNode = 6",
+    ),
+    Case(
+        "model-parallel-does-not-divide",
+        _set("spec.trainer.parallelism", {"tensorParallel": 4, "pipelineParallel": 4}),
+        "spec.trainer.parallelism.pipelineParallel",
+        "tensorParallel x pipelineParallel = 16 does not divide nodes x procsPerNode = 8",
+    ),
+    Case(
+        "global-batch-not-multiple",
+        _set("spec.trainer.batch", {"microBatchSize": 2, "globalBatchSize": 20}),
+        "spec.trainer.batch.globalBatchSize",
+        "20 is not a multiple of microBatchSize x data-parallel size = 2 x 8",
+    ),
+    Case(
+        "global-batch-and-accumulation",
+        _set("spec.trainer.batch", {"globalBatchSize": 64, "gradientAccumulationSteps": 2}),
+        "spec.trainer.batch",
+        "set at most one of globalBatchSize and gradientAccumulationSteps",
+    ),
+    Case(
+        "nodes-outside-elastic",
+        _set("spec.elastic", {"minNodes": 3, "maxNodes": 4}),
+        "spec.nodes",
+        "2 is outside elastic.minNodes..maxNodes = 3..4",
+    ),
+    Case(
+        "elastic-bounds-reversed",
+        _all(_set("spec.nodes", 4), _set("spec.elastic", {"minNodes": 5, "maxNodes": 4})),
+        "spec.elastic",
+        "minNodes must not exceed maxNodes",
+    ),
+    Case(
+        "mount-without-volume",
+        _set("spec.volumeMounts", [{"name": "data", "mountPath": "/data"}]),
+        "spec.volumeMounts",
+        "every volumeMounts[].name must be the name of an entry in volumes",
+    ),
+    Case(
+        "reserved-env",
+        _set("spec.env", [{"name": "PET_NNODES", "value": "9"}]),
+        "spec.env",
+        "PET_* and LLMTRAIN_* variables are set by the operator; give yours another name",
+    ),
+    Case(
+        "reserved-volume",
+        _set("spec.volumes", [{"name": "llmtrain-shm", "emptyDir": {}}]),
+        "spec.volumes",
+        "volume names starting with llmtrain- are reserved for the operator; rename the volume",
+    ),
+    Case(
+        "model-preset-and-path",
+        _set("spec.trainer.model", {"preset": "test", "path": "/models/x"}),
+        "spec.trainer.model",
+        "set exactly one of preset (a built-in model) and path (a Hugging Face model directory)",
+    ),
+    Case(
+        "sft-without-sft-data",
+        _set("spec.trainer.objective", "sft"),
+        "spec.trainer",
+        "objective sft needs data.format sft (jsonl with prompt and response)",
+    ),
+    Case(
+        "text-without-tokenizer",
+        _set("spec.trainer.data.format", "text"),
+        "spec.trainer",
+        "data.format text and sft need data.tokenizer (a local tokenizer path)",
+    ),
+    Case(
+        "name-too-long",
+        _set("metadata.name", "a" * 57),
+        "metadata.name",
+        "metadata.name may have at most 56 characters so that " + "a" * 57 + "-node-1 fits in 63; it has 57",
+    ),
+    Case(
+        "name-not-dns-label",
+        _set("metadata.name", "9-lives"),
+        "metadata.name",
+        "metadata.name must be a DNS label: lower-case letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+    ),
+    Case("zero-nodes", _set("spec.nodes", 0), "spec.nodes"),
+    Case("unknown-strategy", _set("spec.trainer.parallelism", {"strategy": "zero3"}), "spec.trainer.parallelism.strategy"),
+    Case("bad-quantity", _set("spec.resources", {"memory": "lots"}), "spec.resources.memory"),
+    Case("unknown-preset", _set("spec.trainer.model", {"preset": "gpt-5"}), "spec.trainer.model.preset"),
+    Case("bad-env-entry", _set("spec.env", [{"value": "no name"}]), "spec.env[0].name"),
+]
