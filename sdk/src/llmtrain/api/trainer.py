@@ -177,6 +177,9 @@ class ParallelismConfig(ApiModel):
 class CheckpointPolicy(ApiModel):
     """When and how the trainer saves checkpoints."""
 
+    dir: str | None = None
+    """Checkpoint directory when the environment sets no LLMTRAIN_CHECKPOINT_DIR (the operator sets it from spec.checkpoint); without either, nothing is saved."""
+
     interval: int = Field(default=500, ge=1)
     """Save every this many steps (and on SIGTERM when there is time)."""
     keep: int = Field(default=3, ge=1)
@@ -205,6 +208,8 @@ class LoggingConfig(ApiModel):
     """Log one line and update the metrics every this many steps."""
     peak_flops: float | None = Field(default=None, gt=0)
     """Peak FLOP/s per device used for MFU; by default looked up from the device name (H100/H200 SXM: 989e12 dense bf16)."""
+    metrics_file: str | None = None
+    """Also append every logged step's metrics as one JSON line to this file (rank 0)."""
 
 
 SFT_NEEDS_SFT_DATA = CelRule(

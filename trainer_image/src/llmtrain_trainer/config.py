@@ -1,0 +1,58 @@
+"""The run's inputs: the trainer config file and the environment the operator sets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmtrain.api.trainer import TrainerConfig
+from pydantic import ValidationError
+
+from llmtrain_trainer.errors import TrainerError
+
+DEFAULT_METRICS_PORT = 9400
+
+
+def load_config(path: Path) -> TrainerConfig:
+    """Read and validate `spec.trainer` as the operator wrote it (camelCase JSON)."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise TrainerError(f"cannot read config {path}: {e}") from e
+    try:
+        return TrainerConfig.model_validate(raw)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}" for error in e.errors()
+        )
+        raise TrainerError(f"invalid config {path}: {problems}") from e
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """What the operator tells the trainer through the environment (DESIGN.md)."""
+
+    job_name: str
+    attempt: int
+    checkpoint_dir: Path | None
+    metrics_port: int
+    metrics_address: str
+
+    @staticmethod
+    def from_environ(environ: Mapping[str, str], config: TrainerConfig) -> RunEnv:
+        """LLMTRAIN_CHECKPOINT_DIR wins over checkpoint.dir; metrics bind to POD_IP when set."""
+        checkpoint_dir = environ.get("LLMTRAIN_CHECKPOINT_DIR") or config.checkpoint.dir
+        try:
+            attempt = int(environ.get("LLMTRAIN_ATTEMPT", "0"))
+            port = int(environ.get("LLMTRAIN_METRICS_PORT", str(DEFAULT_METRICS_PORT)))
+        except ValueError as e:
+            raise TrainerError(f"bad LLMTRAIN_ATTEMPT or LLMTRAIN_METRICS_PORT: {e}") from e
+        return RunEnv(
+            job_name=environ.get("LLMTRAIN_JOB_NAME", "local"),
+            attempt=attempt,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+            metrics_port=port,
+            metrics_address=environ.get("POD_IP") or "0.0.0.0",
+        )
