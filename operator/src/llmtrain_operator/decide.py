@@ -1,0 +1,283 @@
+"""The reconcile decision: from a job, its pods and the time, what should happen next.
+
+Pure and level-triggered: the same inputs give the same plan, so running it again after
+an operator restart, or twice for one event, changes nothing. The reconciler carries the
+plan out; this module never talks to the API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from llmtrain.api.job import LLMTrainingJob
+from llmtrain.api.status import (
+    FINISHED_PHASES,
+    Failure,
+    LLMTrainingJobStatus,
+    NodeCounts,
+    Phase,
+)
+
+from llmtrain_operator.conditions import set_condition
+from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
+from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
+
+CONFIG_ERROR_EXIT_CODE = 2
+"""The built-in trainer exits 2 when it rejects its configuration: retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A Kubernetes Event to post on the job."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class Plan:
+    """What the reconciler must do for one job."""
+
+    status: LLMTrainingJobStatus
+    create_ranks: list[int] = field(default_factory=list)
+    delete_pods: list[str] = field(default_factory=list)
+    delete_job: bool = False
+    events: list[JobEvent] = field(default_factory=list)
+
+
+class _Decision:
+    """One reconcile pass over one job; methods build up the plan."""
+
+    def __init__(self, job: LLMTrainingJob, pods: list[PodView], now: datetime) -> None:
+        self.job = job
+        self.spec = job.spec
+        self.now = now
+        self.pods = pods
+        self.status = (job.status or LLMTrainingJobStatus()).model_copy(deep=True)
+        self.conditions = list(self.status.conditions or [])
+        self.plan = Plan(status=self.status)
+
+    def condition(
+        self, type_: str, status: Literal["True", "False"], reason: str, message: str = ""
+    ) -> bool:
+        return set_condition(
+            self.conditions, type_, status, reason, message, self.now, self.job.metadata.generation
+        )
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.plan.events.append(JobEvent(type_, reason, message))
+
+    def enter(self, phase: Phase, reason: str, message: str, warning: bool = False) -> None:
+        if self.status.phase != phase:
+            self.event("Warning" if warning else "Normal", reason, message)
+        self.status.phase = phase
+
+    def delete(self, pods: list[PodView]) -> None:
+        self.plan.delete_pods += [p.name for p in pods if not p.deleting and p.name not in self.plan.delete_pods]
+
+    def finish(self) -> Plan:
+        self.status.conditions = self.conditions
+        self.status.observed_generation = self.job.metadata.generation
+        return self.plan
+
+    # --- the phases -------------------------------------------------------------
+
+    def finished(self) -> Plan:
+        policy = self.spec.run_policy.clean_pod_policy
+        if policy == "All":
+            self.delete(self.pods)
+        elif policy == "Running":
+            self.delete([p for p in self.pods if not (p.succeeded or p.phase == "Failed")])
+        ttl = self.spec.run_policy.ttl_seconds_after_finished
+        completed = self.status.completion_time
+        if ttl is not None and completed is not None and self.now >= completed + timedelta(seconds=ttl):
+            self.plan.delete_job = True
+        return self.finish()
+
+    def suspended(self) -> Plan:
+        self.delete(self.pods)
+        if self.condition("Suspended", "True", "Suspended", "runPolicy.suspend is true; pods are stopped"):
+            self.event("Normal", "Suspended", "job suspended; its pods are being deleted")
+        self.condition("Running", "False", "Suspended")
+        self.status.phase = "Suspended"
+        self.status.nodes = NodeCounts(desired=self.spec.nodes, active=sum(not p.deleting for p in self.pods))
+        return self.finish()
+
+    def fail(self, failure: Failure, reason_event: str) -> Plan:
+        self.status.failure = failure
+        self.status.completion_time = self.now
+        self.condition("Failed", "True", failure.reason, failure.message)
+        self.condition("Running", "False", failure.reason)
+        self.condition("Restarting", "False", failure.reason)
+        self.enter("Failed", reason_event, _describe(failure), warning=True)
+        return self.finished()
+
+    def retryable(self, pod: PodView) -> bool:
+        if pod.waiting_reason in IMAGE_ERRORS:
+            return False
+        if self.spec.trainer is not None and pod.exit_code == CONFIG_ERROR_EXIT_CODE:
+            return False
+        policy = self.spec.run_policy.restart_policy
+        if policy == "Never":
+            return False
+        if policy == "ExitCode" and not pod.evicted and pod.exit_code is not None:
+            return pod.exit_code >= 128
+        return True
+
+    def restart_or_fail(self, failure: Failure, retryable: bool, current: list[PodView]) -> Plan:
+        if not retryable:
+            return self.fail(failure, "Failed")
+        limit = self.spec.run_policy.backoff_limit
+        if self.status.restarts >= limit:
+            exhausted = failure.model_copy(
+                update={
+                    "reason": "BackoffLimitExceeded",
+                    "message": f"{_describe(failure)}; gave up after {self.status.restarts} restarts (backoffLimit {limit})",
+                }
+            )
+            return self.fail(exhausted, "BackoffLimitExceeded")
+        self.status.restarts += 1
+        self.status.failure = failure
+        self.condition("Restarting", "True", failure.reason, _describe(failure))
+        self.condition("Running", "False", "Restarting")
+        self.enter(
+            "Restarting",
+            "RestartingGang",
+            f"{_describe(failure)}; restarting all {self.spec.nodes} nodes "
+            f"(restart {self.status.restarts} of {limit})",
+            warning=True,
+        )
+        self.delete(current)
+        self.status.nodes = _counts(self.spec.nodes, current)
+        return self.finish()
+
+    def decide(self, metrics: TrainerMetrics | None) -> Plan:
+        if self.status.phase in FINISHED_PHASES:
+            return self.finished()
+        if self.spec.run_policy.suspend:
+            return self.suspended()
+        if self.status.phase == "Suspended":
+            self.status.attempt += 1
+            self.status.phase = "Pending"
+            self.condition("Suspended", "False", "Resumed", "runPolicy.suspend is false; a new attempt starts")
+            self.event("Normal", "Resumed", f"job resumed; starting attempt {self.status.attempt}")
+        if self.status.attempt == 0:
+            self.status.attempt = 1
+            self.status.start_time = self.now
+            self.condition("Created", "True", "JobCreated", "the operator accepted the job")
+            self.event("Normal", "Created", f"creating {self.spec.nodes} pods")
+
+        deadline = self.spec.run_policy.active_deadline_seconds
+        if deadline is not None and self.status.start_time is not None:
+            if self.now >= self.status.start_time + timedelta(seconds=deadline):
+                failure = Failure(
+                    reason="DeadlineExceeded",
+                    message=f"the job ran longer than runPolicy.activeDeadlineSeconds = {deadline}",
+                )
+                return self.fail(failure, "DeadlineExceeded")
+
+        attempt = self.status.attempt
+        current = [p for p in self.pods if p.attempt == attempt]
+        self.delete([p for p in self.pods if p.attempt != attempt])
+
+        if self.status.phase == "Restarting":
+            if current or self.plan.delete_pods or any(p.attempt != attempt for p in self.pods):
+                self.delete(current)
+                return self.finish()
+            self.status.attempt = attempt = attempt + 1
+            current = []
+            self.status.phase = "Pending"
+            self.event("Normal", "Started", f"starting attempt {attempt}; the trainer resumes from its checkpoint")
+
+        return self.run(current, metrics)
+
+    def run(self, current: list[PodView], metrics: TrainerMetrics | None) -> Plan:
+        nodes = self.spec.nodes
+        elastic = self.spec.elastic is not None
+        present = {p.rank for p in current if not p.deleting}
+        missing = [rank for rank in range(nodes) if rank not in present]
+        gang_started = any(p.started for p in current)
+
+        failed = sorted((p for p in current if p.failed), key=lambda p: (p.finished_at or "~", p.rank))
+        if failed:
+            return self.restart_or_fail(failed[0].failure(), self.retryable(failed[0]), current)
+        vanished = [p for p in current if p.deleting and not p.succeeded]
+        if not elastic and (vanished or (missing and gang_started)):
+            rank = vanished[0].rank if vanished else missing[0]
+            failure = Failure(
+                reason="PodLost",
+                message=f"the pod of rank {rank} was deleted or lost with its node while the gang ran",
+                rank=rank,
+                pod=vanished[0].name if vanished else None,
+            )
+            return self.restart_or_fail(failure, self.spec.run_policy.restart_policy != "Never", current)
+
+        if elastic:
+            self.delete([p for p in current if p.rank >= nodes])
+        self.plan.create_ranks = missing
+        active = [p for p in current if p.rank < nodes]
+        self.status.nodes = _counts(nodes, active)
+
+        if len(active) == nodes and all(p.succeeded for p in active):
+            self.status.completion_time = self.now
+            self.status.failure = None
+            self.condition("Succeeded", "True", "Succeeded", f"all {nodes} nodes exited 0")
+            self.condition("Running", "False", "Succeeded")
+            self.enter("Succeeded", "Succeeded", f"all {nodes} nodes finished training")
+            self._progress(metrics)
+            return self.finished()
+
+        unschedulable = next((p.unschedulable for p in active if p.unschedulable), None)
+        if missing or not all(p.scheduled for p in active):
+            self.status.phase = "Pending"
+            if unschedulable is not None:
+                if self.condition("Running", "False", "Unschedulable", unschedulable):
+                    self.event("Warning", "Unschedulable", unschedulable)
+            else:
+                self.condition("Running", "False", "Pending", "waiting for the pods to be scheduled")
+        elif all(p.running or p.succeeded for p in active):
+            if self.condition("Running", "True", "AllNodesRunning", f"all {nodes} nodes run torchrun"):
+                self.condition("Restarting", "False", "AttemptRunning", f"attempt {self.status.attempt} runs")
+            self.enter("Running", "Running", f"all {nodes} nodes of attempt {self.status.attempt} are running")
+        else:
+            self.status.phase = "Starting"
+            self.condition("Running", "False", "Starting", "pods are scheduled; containers are starting")
+        self._progress(metrics)
+        return self.finish()
+
+    def _progress(self, metrics: TrainerMetrics | None) -> None:
+        if metrics is None:
+            return
+        progress = progress_from(metrics, self.now)
+        if progress is not None:
+            self.status.progress = progress
+        self.status.checkpoint = checkpoint_from(
+            metrics, self.spec.checkpoint.path, self.status.checkpoint, self.now
+        )
+
+
+def _describe(failure: Failure) -> str:
+    where = f" on rank {failure.rank}" if failure.rank is not None else ""
+    code = f" (exit code {failure.exit_code})" if failure.exit_code is not None else ""
+    detail = f": {failure.message.splitlines()[-1]}" if failure.message.strip() else ""
+    return f"{failure.reason}{where}{code}{detail}"
+
+
+def _counts(desired: int, pods: list[PodView]) -> NodeCounts:
+    return NodeCounts(
+        desired=desired,
+        active=sum(not (p.succeeded or p.failed) for p in pods),
+        ready=sum(p.running for p in pods),
+        succeeded=sum(p.succeeded for p in pods),
+        failed=sum(p.failed for p in pods),
+    )
+
+
+def decide(
+    job: LLMTrainingJob, pods: list[PodView], now: datetime, metrics: TrainerMetrics | None = None
+) -> Plan:
+    """The plan for one job given its pods (of every attempt) and rank 0's latest metrics."""
+    return _Decision(job, pods, now).decide(metrics)

@@ -1,0 +1,126 @@
+"""kopf wiring: the pod index, the watch events that trigger reconciles, and the resync
+loop that re-checks every job on a timer (deadlines, TTLs, progress) without putting a
+finalizer on jobs, so a job can always be deleted, even with the operator gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from llmtrain.api.job import GROUP, PLURAL, VERSION
+from prometheus_client import start_http_server
+
+from llmtrain_operator import names
+from llmtrain_operator.decide import JobEvent
+from llmtrain_operator.kube import KubeApi
+from llmtrain_operator.metrics import OperatorMetrics
+from llmtrain_operator.podstate import PodView
+from llmtrain_operator.reconciler import Reconciler
+from llmtrain_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+POD_SELECTOR = {names.MANAGED_BY: names.OPERATOR_NAME, names.JOB_NAME: kopf.PRESENT}
+RESYNC_CONCURRENCY = 8
+"""Jobs reconciled at once by the resync loop: scraping a slow rank 0 must not stall the rest."""
+
+
+def _post_event(body: dict[str, Any], event: JobEvent) -> None:
+    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _load_kube_config() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Read settings, start the metrics server and the resync loop."""
+    operator_settings = OperatorSettings.from_env()
+    settings.posting.level = logging.INFO
+    settings.execution.max_workers = 32
+    metrics = OperatorMetrics()
+    start_http_server(operator_settings.metrics_port, registry=metrics.registry)
+    memo.settings = operator_settings
+    memo.metrics = metrics
+    memo.reconciler = Reconciler(KubeApi(_load_kube_config()), operator_settings, metrics, _post_event)
+    memo.pods_index = None
+    memo.resync = asyncio.create_task(_resync_forever(memo))
+    logger.info("llmtrain operator started: %s", operator_settings)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the resync loop; kopf stops the watches."""
+    memo.resync.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await memo.resync
+
+
+@kopf.index("pods", labels=POD_SELECTOR)
+def pods_by_job(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodView]:
+    """Every training pod, by (namespace, job name)."""
+    return {(namespace, labels[names.JOB_NAME]): PodView.from_body(body)}
+
+
+def _pods(index: kopf.Index[tuple[str, str], PodView], namespace: str, name: str) -> list[PodView]:
+    return list(index.get((namespace, name), ()))
+
+
+async def _reconcile(memo: kopf.Memo, namespace: str, name: str, read_metrics: bool) -> str | None:
+    index = memo.pods_index
+    pods = _pods(index, namespace, name) if index is not None else []
+    phase: str | None = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name, pods, read_metrics)
+    return phase
+
+
+@kopf.on.event("pods", labels=POD_SELECTOR)
+async def pod_changed(
+    namespace: str, labels: dict[str, str], memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
+) -> None:
+    """A training pod changed: its job may need to act."""
+    memo.pods_index = pods_by_job
+    await _reconcile(memo, namespace, labels[names.JOB_NAME], read_metrics=False)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def job_changed(
+    type: str, namespace: str, name: str, memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
+) -> None:
+    """A job was created, changed or deleted."""
+    memo.pods_index = pods_by_job
+    if type == "DELETED":
+        memo.reconciler.forget(namespace, name)
+        return
+    await _reconcile(memo, namespace, name, read_metrics=False)
+
+
+async def _resync_forever(memo: kopf.Memo) -> None:
+    settings: OperatorSettings = memo.settings
+    limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
+
+    async def one(job: dict[str, Any]) -> str | None:
+        async with limit:
+            metadata = job["metadata"]
+            try:
+                return await _reconcile(memo, metadata["namespace"], metadata["name"], read_metrics=True)
+            except Exception:
+                logger.exception("reconciling %s/%s failed; retrying on the next resync", metadata["namespace"], metadata["name"])
+                return (job.get("status") or {}).get("phase")
+
+    while True:
+        await asyncio.sleep(settings.scrape_interval_seconds)
+        try:
+            jobs = await asyncio.to_thread(memo.reconciler.kube.list_jobs, settings.namespaces)
+        except Exception:
+            logger.exception("listing jobs failed; retrying on the next resync")
+            continue
+        phases = await asyncio.gather(*(one(job) for job in jobs))
+        memo.metrics.count_phases([phase for phase in phases if phase])

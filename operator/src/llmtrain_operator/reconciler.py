@@ -1,0 +1,143 @@
+"""Carries out the plan for one job: reads it fresh, decides, creates and deletes
+children, writes status and posts events. One job is reconciled by one thread at a time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from llmtrain.api.job import LLMTrainingJob
+from llmtrain.api.status import LLMTrainingJobStatus
+from pydantic import ValidationError
+
+from llmtrain_operator import children
+from llmtrain_operator.conditions import set_condition
+from llmtrain_operator.decide import JobEvent, Plan, decide
+from llmtrain_operator.kube import KubeApi, MissingApiError
+from llmtrain_operator.metrics import OperatorMetrics
+from llmtrain_operator.podstate import PodView
+from llmtrain_operator.progress import TrainerMetrics, scrape
+from llmtrain_operator.settings import OperatorSettings
+
+logger = logging.getLogger(__name__)
+
+EventSink = Callable[[dict[str, Any], JobEvent], None]
+"""Posts one Kubernetes Event about a job (kopf's poster in the operator)."""
+
+
+def _now() -> datetime:
+    # Whole seconds, as metav1.Time stores them, so an unchanged status compares equal.
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Reconciler:
+    """Reconciles jobs one at a time per job, any number of jobs at once."""
+
+    def __init__(
+        self, kube: KubeApi, settings: OperatorSettings, metrics: OperatorMetrics, post_event: EventSink
+    ) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.metrics = metrics
+        self.post_event = post_event
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop what was kept for a deleted job."""
+        with self._locks_guard:
+            self._locks.pop((namespace, name), None)
+
+    def reconcile(self, namespace: str, name: str, pods: list[PodView], read_metrics: bool) -> str | None:
+        """Bring one job one step closer to its spec; returns its phase afterwards."""
+        with self._lock((namespace, name)), self.metrics.reconcile_duration.time():
+            body = self.kube.get_job(namespace, name)
+            if body is None or body["metadata"].get("deletionTimestamp"):
+                return None
+            try:
+                job = LLMTrainingJob.model_validate(body)
+            except ValidationError as error:
+                return self._refuse(body, error)
+            metrics = self._trainer_metrics(job, pods) if read_metrics else None
+            plan = decide(job, pods, _now(), metrics)
+            self._carry_out(body, job, plan)
+            return plan.status.phase
+
+    def _trainer_metrics(self, job: LLMTrainingJob, pods: list[PodView]) -> TrainerMetrics | None:
+        if job.spec.trainer is None or job.status is None:
+            return None
+        rank0 = next((p for p in pods if p.rank == 0 and p.attempt == job.status.attempt and p.pod_ip), None)
+        if rank0 is None or not (rank0.running or rank0.succeeded):
+            return None
+        return scrape(rank0.pod_ip or "", self.settings.trainer_metrics_port)
+
+    def _carry_out(self, body: dict[str, Any], job: LLMTrainingJob, plan: Plan) -> None:
+        namespace, name = job.metadata.namespace or "default", job.metadata.name
+        if plan.create_ranks:
+            self._launch(job, plan)
+        for pod_name in plan.delete_pods:
+            self.kube.delete_pod(namespace, pod_name)
+        self._write_status(body, job, plan.status)
+        for event in plan.events:
+            self.post_event(body, event)
+        if plan.delete_job:
+            logger.info("deleting %s/%s: ttlSecondsAfterFinished has passed", namespace, name)
+            self.kube.delete_job(namespace, name)
+
+    def _launch(self, job: LLMTrainingJob, plan: Plan) -> None:
+        self.kube.create(children.headless_service(job))
+        if job.spec.trainer is not None:
+            self.kube.update_config_map(children.config_map(job))
+        group = children.pod_group(job)
+        if group is not None:
+            try:
+                self.kube.create(group)
+            except MissingApiError as error:
+                self._hold(plan, "PodGroupUnavailable", str(error))
+                return
+        for rank in plan.create_ranks:
+            if self.kube.create(children.pod(job, rank, plan.status.attempt, self.settings)):
+                self.metrics.pods_created.inc()
+
+    def _hold(self, plan: Plan, reason: str, message: str) -> None:
+        """Keep the job Pending with the reason in status, and create no pods."""
+        conditions = list(plan.status.conditions or [])
+        if set_condition(conditions, "Created", "False", reason, message, _now(), plan.status.observed_generation):
+            plan.events.append(JobEvent("Warning", reason, message))
+        plan.status.conditions = conditions
+        plan.status.phase = "Pending"
+        plan.create_ranks = []
+
+    def _write_status(self, body: dict[str, Any], job: LLMTrainingJob, status: LLMTrainingJobStatus) -> None:
+        previous = job.status or LLMTrainingJobStatus()
+        if status == previous and body.get("status"):
+            return
+        if status.restarts > previous.restarts:
+            self.metrics.job_restarts.inc()
+        if status.phase in ("Succeeded", "Failed") and previous.phase != status.phase:
+            self.metrics.jobs_finished.labels(result=status.phase).inc()
+        self.kube.write_status(job.metadata.namespace or "default", job.metadata.name, status.to_wire(defaults=True))
+
+    def _refuse(self, body: dict[str, Any], error: ValidationError) -> str:
+        """A job the API server took but the models refuse (a CRD older than the operator)."""
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        now = _now().isoformat()
+        status = {
+            "phase": "Failed",
+            "completionTime": now,
+            "failure": {"reason": "InvalidSpec", "message": message},
+            "conditions": [
+                {"type": "Failed", "status": "True", "reason": "InvalidSpec", "message": message, "lastTransitionTime": now}
+            ],
+        }
+        if (body.get("status") or {}).get("phase") != "Failed":
+            self.kube.write_status(body["metadata"]["namespace"], body["metadata"]["name"], status)
+            self.post_event(body, JobEvent("Warning", "InvalidSpec", message))
+        return "Failed"
