@@ -20,7 +20,6 @@ from types import FrameType
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from llmtrain.api.trainer import TrainerConfig
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.checkpoint.stateful import Stateful
@@ -30,10 +29,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from llmtrain_trainer.checkpoint import Checkpointer, ModelAndOptimizer, RngState, rng_key
 from llmtrain_trainer.config import RunEnv
-from llmtrain_trainer.data import IGNORE_INDEX, Sample, build_data, eval_batches, train_batches
+from llmtrain_trainer.data import Sample, build_data, eval_batches, train_batches
 from llmtrain_trainer.data.tokenizer import load_tokenizer
 from llmtrain_trainer.distributed import ParallelDims, Runtime, all_reduce_sum, barrier, build_mesh, dp_coordinates
 from llmtrain_trainer.errors import TrainerError
+from llmtrain_trainer.loss import cross_entropy_sum, target_tokens
 from llmtrain_trainer.metrics import (
     MetricsFile,
     PrometheusExporter,
@@ -211,7 +211,7 @@ class Trainer:
             for x, y in (next(batches) for _ in range(self.accumulation))
         ]
         data_seconds = time.perf_counter() - started
-        local_tokens = sum(int((y != IGNORE_INDEX).sum()) for _, y in micro_batches)
+        local_tokens = sum(target_tokens(labels) for _, labels in micro_batches)
         # Tensor-parallel peers read the same batch, so the world sum counts it tp times.
         counts = all_reduce_sum(torch.tensor([local_tokens, float(self.stop_requested)], dtype=torch.float64,
                                              device=self.device))
@@ -224,8 +224,7 @@ class Trainer:
         for index, (inputs, labels) in enumerate(micro_batches):
             with self._gradient_sync(index == len(micro_batches) - 1), self._autocast():
                 out = logits(self.model, inputs)
-                loss = F.cross_entropy(out.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
-                                       reduction="sum")
+                loss = cross_entropy_sum(out, labels)
             self.scaler.scale(loss / global_tokens).backward()
             loss_sum += loss.detach()
 
@@ -291,9 +290,8 @@ class Trainer:
                 inputs, labels = inputs.to(self.device), labels.to(self.device)
                 with self._autocast():
                     out = logits(self.model, inputs)
-                sums[0] += F.cross_entropy(out.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX,
-                                           reduction="sum").double()
-                sums[1] += (labels != IGNORE_INDEX).sum()
+                sums[0] += cross_entropy_sum(out, labels).double()
+                sums[1] += target_tokens(labels)
         self.model.train()
         loss_sum, tokens = all_reduce_sum(sums).tolist()
         loss = loss_sum / max(tokens, 1.0)

@@ -1,0 +1,96 @@
+"""Trainer runs under real torchrun with gloo on the CPU, for the integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+VOCAB = 512
+
+
+def base_config(corpus: Path, run_dir: Path) -> dict[str, Any]:
+    """24 steps of 16 sequences x 32 tokens, a checkpoint every 8 steps, every step logged."""
+    return {
+        "model": {"preset": "test"},
+        "data": {"paths": [str(corpus)], "seqLen": 32, "numWorkers": 0, "validationFraction": 0.01},
+        "batch": {"microBatchSize": 4, "globalBatchSize": 16},
+        "precision": "fp32",
+        "parallelism": {"strategy": "fsdp", "compile": False},
+        "optimizer": {"lr": 3e-3},
+        "schedule": {"steps": 24, "warmupSteps": 3},
+        "checkpoint": {"interval": 8, "keep": 3, "dir": str(run_dir / "checkpoints")},
+        "eval": {"interval": 12, "steps": 2},
+        "logging": {"interval": 1, "metricsFile": str(run_dir / "metrics.jsonl")},
+    }
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) trainer run."""
+
+    dir: Path
+    returncode: int
+    output: str
+
+    @property
+    def losses(self) -> dict[int, float]:
+        """Training loss by step; a resumed run's later records replace the earlier ones."""
+        return {r["step"]: r["loss"] for r in self.records() if r["kind"] == "train"}
+
+    def records(self) -> list[dict[str, Any]]:
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+
+def torchrun_command(config_path: Path, nproc: int) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "llmtrain_trainer", "--config", str(config_path)]
+
+
+def trainer_env() -> dict[str, str]:
+    # Port 0: each run's metrics server takes a free port, so runs never collide.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMTRAIN_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+Launcher = Callable[..., Run]
+
+
+def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: int, sig: signal.Signals,
+                     whole_group: bool) -> Run:
+    """Start a run, wait until it has logged `after_step`, then send `sig` and wait for the exit."""
+    process = subprocess.Popen(torchrun_command(config_path, nproc), env=trainer_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    partial = Run(run_dir, 0, "")
+    deadline = time.monotonic() + 240
+    while max(partial.losses, default=0) < after_step:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"run ended before step {after_step}: {process.communicate()[0]}")
+        time.sleep(0.05)
+    if whole_group:
+        os.killpg(process.pid, sig)
+    else:
+        process.send_signal(sig)
+    output, _ = process.communicate(timeout=120)
+    return Run(run_dir, process.returncode, output)
