@@ -1,0 +1,163 @@
+"""The Helm chart, rendered with the real `helm` binary (built into bin/ by `make testenv`).
+
+The chart is the single source of the operator's RBAC: tests that run the operator import
+`operator_rules` or `operator_rbac_objects` and apply exactly what the chart installs, so a
+verb the operator needs and the chart lacks fails them.
+
+    from chart_rbac import operator_rbac_objects
+    apply(kubectl, *operator_rbac_objects(namespace))   # ServiceAccount, ClusterRole, binding
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testenv.paths import REPO_ROOT, binary
+
+CHART_DIR = REPO_ROOT / "charts" / "llmtrain-operator"
+INSTALL_MANIFEST = REPO_ROOT / "manifests" / "install.yaml"
+DEFAULT_RELEASE = "llmtrain-operator"
+DEFAULT_NAMESPACE = "llmtrain-system"
+
+Obj = dict[str, Any]
+
+
+def helm_binary() -> Path:
+    """The helm binary of bin/ (built by `make testenv` when missing)."""
+    return binary("helm")
+
+
+def helm(
+    *args: str,
+    check: bool = True,
+    kubeconfig: Path | None = None,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real helm; `kubeconfig` selects the cluster for commands that talk to one."""
+    argv = [str(helm_binary()), *args]
+    if kubeconfig is not None:
+        argv.append(f"--kubeconfig={kubeconfig}")
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
+    if check and result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+    return result
+
+
+def values_args(values: Mapping[str, Any] | None = None, values_files: Iterable[Path] = ()) -> list[str]:
+    """`-f` arguments: each file, then `-` (standard input) when `values` are given; pass
+    `values_input(values)` as the input of the command."""
+    args: list[str] = []
+    for path in values_files:
+        args += ["-f", str(path)]
+    if values:
+        args += ["-f", "-"]
+    return args
+
+
+def values_input(values: Mapping[str, Any] | None) -> str | None:
+    """The standard input for `values_args`: the values as JSON (which is YAML)."""
+    return json.dumps(dict(values)) if values else None
+
+
+def template(
+    values: Mapping[str, Any] | None = None,
+    *,
+    values_files: Iterable[Path] = (),
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+    extra_args: Sequence[str] = (),
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart (its stdout is the manifest)."""
+    return helm(
+        "template", release, str(CHART_DIR), "--namespace", namespace,
+        *values_args(values, values_files), *extra_args,
+        input=values_input(values), check=check,
+    )  # fmt: skip
+
+
+def render(
+    values: Mapping[str, Any] | None = None,
+    *,
+    values_files: Iterable[Path] = (),
+    release: str = DEFAULT_RELEASE,
+    namespace: str = DEFAULT_NAMESPACE,
+    extra_args: Sequence[str] = (),
+) -> list[Obj]:
+    """The objects `helm template` renders (empty documents dropped)."""
+    text = template(
+        values, values_files=values_files, release=release, namespace=namespace, extra_args=extra_args
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find(objects: Iterable[Obj], kind: str, name: str | None = None, namespace: str | None = None) -> list[Obj]:
+    """The objects of `kind` (and `name`, `namespace` when given)."""
+    return [
+        obj
+        for obj in objects
+        if obj["kind"] == kind
+        and (name is None or obj["metadata"]["name"] == name)
+        and (namespace is None or obj["metadata"].get("namespace") == namespace)
+    ]
+
+
+def operator_rules(
+    *, watch_namespaces: Sequence[str] = (), replicas: int = 1, values: Mapping[str, Any] | None = None
+) -> list[Obj]:
+    """The operator's RBAC rules as the chart renders them: those of its ClusterRole
+    (cluster-wide), or of its Role in the first watched namespace (they are the same in each).
+    `replicas > 1` adds the kopf peering rule."""
+    merged: dict[str, Any] = {"watchNamespaces": list(watch_namespaces), "replicas": replicas, **(values or {})}
+    objects = render(merged, extra_args=["--show-only", "templates/rbac.yaml"])
+    kind = "Role" if watch_namespaces else "ClusterRole"
+    roles = find(objects, kind)
+    assert roles, f"the chart rendered no {kind}"
+    rules: list[Obj] = roles[0]["rules"]
+    return rules
+
+
+def operator_rbac_objects(
+    namespace: str,
+    *,
+    watch_namespaces: Sequence[str] = (),
+    replicas: int = 1,
+    release: str = DEFAULT_RELEASE,
+) -> list[Obj]:
+    """The chart's ServiceAccount, (Cluster)Role(s) and binding(s) for an operator running in
+    `namespace`, ready for `kubectl apply`. The ServiceAccount is `service_account_name(release)`.
+
+    Cluster-scoped names carry the namespace (`<release>-<namespace>`), so tests in
+    different namespaces do not overwrite each other's ClusterRole."""
+    objects = render(
+        {"watchNamespaces": list(watch_namespaces), "replicas": replicas,
+         "fullnameOverride": f"{release}-{namespace}"[:63].rstrip("-"),
+         "serviceAccount": {"name": service_account_name(release)}},
+        release=release,
+        namespace=namespace,
+        extra_args=["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
+    )  # fmt: skip
+    return objects
+
+
+def service_account_name(release: str = DEFAULT_RELEASE) -> str:
+    """The name `operator_rbac_objects` gives the operator's ServiceAccount."""
+    return f"{release}-operator"
+
+
+def rule_set(rules: Iterable[Obj]) -> set[tuple[str, str, str]]:
+    """Rules flattened to (apiGroup, resource, verb) triples, for comparisons."""
+    return {
+        (group, resource, verb)
+        for rule in rules
+        for group in rule.get("apiGroups", [])
+        for resource in rule.get("resources", [])
+        for verb in rule.get("verbs", [])
+    }
