@@ -1,0 +1,220 @@
+"""The reconcile decision, one situation at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from operator_objects import pod_body, pods, stored_job
+
+from llmtrain.api.job import LLMTrainingJob
+
+from llmtrain_operator.decide import Plan, decide
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+SPEC: dict[str, Any] = {
+    "nodes": 2,
+    "trainer": {"model": {"preset": "test"}, "data": {"paths": ["/d"]}},
+    "checkpoint": {"path": "/ckpt"},
+}
+
+
+def _job(run_policy: dict[str, Any] | None = None, **spec: Any) -> LLMTrainingJob:
+    return stored_job({**SPEC, "runPolicy": run_policy or {}, **spec})
+
+
+def _after(job: LLMTrainingJob, plan: Plan) -> LLMTrainingJob:
+    """The job as stored once the plan's status is written."""
+    return job.model_copy(update={"status": plan.status})
+
+
+def _running(job: LLMTrainingJob, attempt: int = 1, restarts: int = 0) -> LLMTrainingJob:
+    plan = decide(job, [], NOW)
+    stored = _after(job, plan)
+    stored.status.attempt, stored.status.restarts = attempt, restarts  # type: ignore[union-attr]
+    plan = decide(stored, pods(pod_body(0, attempt), pod_body(1, attempt)), NOW)
+    assert plan.status.phase == "Running"
+    return _after(stored, plan)
+
+
+def test_a_new_job_creates_every_rank_of_attempt_one() -> None:
+    plan = decide(_job(), [], NOW)
+    assert plan.create_ranks == [0, 1]
+    assert (plan.status.phase, plan.status.attempt, plan.status.start_time) == ("Pending", 1, NOW)
+    assert [e.reason for e in plan.events] == ["Created"]
+    assert {c.type: c.status for c in plan.status.conditions or []}["Created"] == "True"
+
+
+def test_unschedulable_pods_say_why_once() -> None:
+    job = _after(_job(), decide(_job(), [], NOW))
+    reason = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    waiting = pods(pod_body(0, phase="Pending", unschedulable=reason), pod_body(1, phase="Pending", unschedulable=reason))
+    plan = decide(job, waiting, NOW)
+    assert plan.status.phase == "Pending" and plan.create_ranks == []
+    running = next(c for c in plan.status.conditions or [] if c.type == "Running")
+    assert (running.status, running.reason, running.message) == ("False", "Unschedulable", reason)
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "Unschedulable")]
+    again = decide(_after(job, plan), waiting, NOW + timedelta(seconds=30))
+    assert again.events == [] and again.status == plan.status
+
+
+def test_scheduled_pods_are_starting_then_running() -> None:
+    job = _after(_job(), decide(_job(), [], NOW))
+    starting = decide(job, pods(pod_body(0, phase="Pending", running=False), pod_body(1)), NOW)
+    assert starting.status.phase == "Starting"
+    running = decide(_after(job, starting), pods(pod_body(0), pod_body(1)), NOW)
+    assert running.status.phase == "Running" and running.status.nodes is not None
+    assert (running.status.nodes.ready, running.status.nodes.desired) == (2, 2)
+    assert [e.reason for e in running.events] == ["Running"]
+
+
+def test_a_failed_rank_restarts_the_whole_gang() -> None:
+    job = _running(_job())
+    plan = decide(job, pods(pod_body(0), pod_body(1, phase="Failed", exit_code=1, message="boom")), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.restarts == 1
+    assert sorted(plan.delete_pods) == ["gpt-node-0", "gpt-node-1"]
+    assert plan.status.failure is not None
+    assert (plan.status.failure.rank, plan.status.failure.exit_code, plan.status.failure.pod) == (1, 1, "gpt-node-1")
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "RestartingGang")]
+
+    stored = _after(job, plan)
+    draining = decide(stored, pods(pod_body(0, deleting=True)), NOW)
+    assert draining.create_ranks == [] and draining.status.attempt == 1
+    fresh = decide(stored, [], NOW)
+    assert fresh.status.attempt == 2 and fresh.create_ranks == [0, 1] and fresh.status.restarts == 1
+
+
+def test_the_backoff_limit_fails_the_job_with_the_culprit() -> None:
+    job = _running(_job({"backoffLimit": 2}), attempt=3, restarts=2)
+    plan = decide(job, pods(pod_body(0, 3, phase="Failed", exit_code=137, reason="OOMKilled"), pod_body(1, 3)), NOW)
+    failure = plan.status.failure
+    assert plan.status.phase == "Failed" and failure is not None
+    assert (failure.reason, failure.rank, failure.exit_code) == ("BackoffLimitExceeded", 0, 137)
+    assert "OOMKilled on rank 0 (exit code 137)" in failure.message and "backoffLimit 2" in failure.message
+    assert plan.status.completion_time == NOW
+    assert plan.delete_pods == ["gpt-node-1"], "cleanPodPolicy Running deletes the pods still running"
+
+
+def test_exit_code_policy_separates_permanent_from_retryable() -> None:
+    job = _running(_job({"restartPolicy": "ExitCode"}, command=["x.py"], trainer=None))
+    permanent = decide(job, pods(pod_body(0, phase="Failed", exit_code=1), pod_body(1)), NOW)
+    assert permanent.status.phase == "Failed" and permanent.status.failure is not None
+    assert permanent.status.failure.reason == "Error"
+    retried = decide(job, pods(pod_body(0, phase="Failed", exit_code=143), pod_body(1)), NOW)
+    assert retried.status.phase == "Restarting"
+    evicted = decide(job, pods(pod_body(0, phase="Failed", pod_reason="Evicted", running=False), pod_body(1)), NOW)
+    assert evicted.status.phase == "Restarting" and evicted.status.failure is not None
+    assert evicted.status.failure.reason == "Evicted"
+
+
+def test_never_fails_at_the_first_failure() -> None:
+    job = _running(_job({"restartPolicy": "Never"}))
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=137), pod_body(1)), NOW)
+    assert plan.status.phase == "Failed" and plan.status.restarts == 0
+
+
+def test_a_rejected_trainer_config_is_not_retried() -> None:
+    job = _running(_job())
+    message = "invalid config: data.paths: no file matches /d"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=2, message=message), pod_body(1)), NOW)
+    assert plan.status.phase == "Failed" and plan.status.failure is not None
+    assert plan.status.failure.message == message
+
+
+def test_an_image_that_cannot_be_pulled_fails_the_job() -> None:
+    job = _after(_job(), decide(_job(), [], NOW))
+    stuck = pods(pod_body(0, phase="Pending", running=False, waiting="ImagePullBackOff", message="not found"), pod_body(1))
+    plan = decide(job, stuck, NOW)
+    assert plan.status.phase == "Failed" and plan.status.failure is not None
+    assert plan.status.failure.reason == "ImagePullBackOff"
+
+
+def test_success_keeps_finished_pods_by_default_and_deletes_all_on_request() -> None:
+    done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
+    job = _running(_job())
+    plan = decide(job, done, NOW)
+    assert plan.status.phase == "Succeeded" and plan.delete_pods == [] and plan.status.completion_time == NOW
+    assert {c.type for c in plan.status.conditions or [] if c.status == "True"} >= {"Created", "Succeeded"}
+    clean = _running(_job({"cleanPodPolicy": "All"}))
+    assert sorted(decide(clean, done, NOW).delete_pods) == ["gpt-node-0", "gpt-node-1"]
+
+
+def test_suspend_stops_the_pods_and_resume_starts_a_new_attempt() -> None:
+    job = _running(_job())
+    suspended_job = job.model_copy(update={"spec": job.spec.model_copy(update={"run_policy": job.spec.run_policy.model_copy(update={"suspend": True})})})
+    plan = decide(suspended_job, pods(pod_body(0), pod_body(1)), NOW)
+    assert plan.status.phase == "Suspended" and sorted(plan.delete_pods) == ["gpt-node-0", "gpt-node-1"]
+    resumed = decide(_after(job, plan), pods(pod_body(0, deleting=True)), NOW)
+    assert resumed.status.attempt == 2 and resumed.create_ranks == [0, 1] and resumed.status.restarts == 0
+    assert resumed.delete_pods == []
+    assert [e.reason for e in resumed.events] == ["Resumed"]
+
+
+def test_the_deadline_fails_a_job_that_runs_too_long() -> None:
+    job = _running(_job({"activeDeadlineSeconds": 60}))
+    assert decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(seconds=59)).status.phase == "Running"
+    plan = decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(seconds=60))
+    assert plan.status.phase == "Failed" and plan.status.failure is not None
+    assert plan.status.failure.reason == "DeadlineExceeded"
+    assert sorted(plan.delete_pods) == ["gpt-node-0", "gpt-node-1"]
+
+
+def test_ttl_deletes_a_finished_job() -> None:
+    job = _running(_job({"ttlSecondsAfterFinished": 30}))
+    done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
+    finished = _after(job, decide(job, done, NOW))
+    assert decide(finished, done, NOW + timedelta(seconds=29)).delete_job is False
+    assert decide(finished, done, NOW + timedelta(seconds=30)).delete_job is True
+
+
+def test_a_pod_lost_while_the_gang_runs_restarts_it() -> None:
+    job = _running(_job())
+    plan = decide(job, pods(pod_body(0)), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.failure is not None
+    assert (plan.status.failure.reason, plan.status.failure.rank) == ("PodLost", 1)
+    assert plan.create_ranks == []
+
+
+def test_pods_of_older_attempts_are_deleted() -> None:
+    job = _running(_job(), attempt=2, restarts=1)
+    plan = decide(job, pods(pod_body(0, 2), pod_body(1, 2), pod_body(1, 1, phase="Failed", exit_code=1)), NOW)
+    assert plan.delete_pods == ["gpt-node-1"] and plan.status.phase == "Running"
+
+
+def test_an_elastic_job_scales_with_nodes() -> None:
+    elastic = {"minNodes": 1, "maxNodes": 3}
+    job = _running(_job(elastic=elastic))
+    grown = job.model_copy(update={"spec": job.spec.model_copy(update={"nodes": 3})})
+    assert decide(grown, pods(pod_body(0), pod_body(1)), NOW).create_ranks == [2]
+    shrunk = job.model_copy(update={"spec": job.spec.model_copy(update={"nodes": 1})})
+    plan = decide(shrunk, pods(pod_body(0), pod_body(1)), NOW)
+    assert plan.delete_pods == ["gpt-node-1"] and plan.status.phase == "Running"
+
+
+def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
+    job = _running(_job())
+    metrics = {
+        "llmtrain_step": 100.0,
+        "llmtrain_total_steps": 1100.0,
+        "llmtrain_loss": 2.5,
+        "llmtrain_tokens_per_second": 1000.0,
+        "llmtrain_tokens_total": 100_000.0,
+        "llmtrain_mfu": 0.4,
+        "llmtrain_checkpoint_step": 50.0,
+    }
+    plan = decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics)
+    progress, checkpoint = plan.status.progress, plan.status.checkpoint
+    assert progress is not None and checkpoint is not None
+    assert (progress.step, progress.total_steps, progress.loss, progress.mfu) == (100, 1100, 2.5, 0.4)
+    assert progress.eta == "16m40s", "1000 steps x 1000 tokens at 1000 tokens/s"
+    assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/step-00000050", NOW)
+    later = decide(_after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0})
+    assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"
+    assert later.status.checkpoint is not None and later.status.checkpoint.saved_at == NOW
+
+
+def test_deciding_again_changes_nothing() -> None:
+    job = _running(_job())
+    plan = decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=5))
+    assert plan.events == [] and plan.create_ranks == [] and plan.delete_pods == []
+    assert plan.status == job.status
