@@ -1,3 +1,45 @@
-"""llmtrain: the Python SDK and CLI of LLMTrainingJob."""
+"""llmtrain: the Python SDK and CLI of LLMTrainingJob.
+
+    from llmtrain import LLMTrainingJob, TrainingClient
+
+    job = LLMTrainingJob.pretrain("gpt-small", model="llama-1b", data="/data/tokens/*.bin", nodes=4, gpus=8)
+    TrainingClient().create(job)
+"""
+
+from llmtrain.api.errors import InvalidJobError
+from llmtrain.api.job import LLMTrainingJob
+from llmtrain.client import (
+    ClientError,
+    ClusterUnreachable,
+    ConfigError,
+    CRDNotInstalled,
+    JobEvent,
+    JobExists,
+    JobFailed,
+    JobNotFound,
+    JobRejected,
+    LogLine,
+    PermissionDenied,
+    TrainingClient,
+    WaitTimeout,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ClientError",
+    "ClusterUnreachable",
+    "ConfigError",
+    "CRDNotInstalled",
+    "InvalidJobError",
+    "JobEvent",
+    "JobExists",
+    "JobFailed",
+    "JobNotFound",
+    "JobRejected",
+    "LLMTrainingJob",
+    "LogLine",
+    "PermissionDenied",
+    "TrainingClient",
+    "WaitTimeout",
+]

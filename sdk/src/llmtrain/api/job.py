@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from llmtrain import builders
 from llmtrain.api.base import ApiModel
 from llmtrain.api.errors import cross_field_error, from_validation_error
 from llmtrain.api.rules import name_errors
@@ -80,3 +82,48 @@ class LLMTrainingJob(ApiModel):
     def from_yaml(cls, text: str) -> LLMTrainingJob:
         """Validate a resource given as YAML (one document)."""
         return cls.from_dict(yaml.safe_load(text))
+
+    @classmethod
+    def pretrain(
+        cls,
+        name: str,
+        *,
+        data: str | Sequence[str],
+        model: str = "llama-1b",
+        nodes: int = 1,
+        gpus: int = 8,
+        **options: Unpack[builders.TrainerOptions],
+    ) -> LLMTrainingJob:
+        """Pretrain `model` (a preset such as llama-1b, or a Hugging Face directory's architecture) on `data`.
+
+        With gpus=0 the job runs on CPUs (fp32, DDP over gloo, no torch.compile).
+        """
+        return cls.from_dict(builders.pretrain(name, data=data, model=model, nodes=nodes, gpus=gpus, options=options))
+
+    @classmethod
+    def finetune(
+        cls,
+        name: str,
+        *,
+        model: str,
+        data: str | Sequence[str],
+        nodes: int = 1,
+        gpus: int = 8,
+        **options: Unpack[builders.TrainerOptions],
+    ) -> LLMTrainingJob:
+        """Fine-tune `model` (a Hugging Face directory or a preset) on `data`, by default prompt/response jsonl (SFT)."""
+        return cls.from_dict(builders.finetune(name, model=model, data=data, nodes=nodes, gpus=gpus, options=options))
+
+    @classmethod
+    def custom(
+        cls,
+        name: str,
+        image: str,
+        command: Sequence[str],
+        *,
+        nodes: int = 1,
+        gpus: int = 8,
+        **options: Unpack[builders.CustomOptions],
+    ) -> LLMTrainingJob:
+        """Run your own script from your own image as `torchrun <command...>` on every node."""
+        return cls.from_dict(builders.custom(name, image=image, command=command, nodes=nodes, gpus=gpus, options=options))

@@ -1,0 +1,151 @@
+"""List-then-watch over any Kubernetes list call, the way informers do it.
+
+The first list gives the current objects and a resourceVersion; watches continue from
+there (each one bounded so that a dead connection cannot hang the caller), and when the
+API server has compacted that version away (410 Gone) the objects are listed again.
+Objects stay plain dictionaries: callers validate them into their own models.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubernetes.client.exceptions import ApiException
+from urllib3 import HTTPResponse
+
+from llmtrain.client.stream import lines, raw
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED", "SYNC"]
+
+WATCH_SECONDS = 60
+"""Longest single watch request; the watch goes on from where it stopped."""
+GONE = 410
+
+
+@dataclass(frozen=True)
+class Event:
+    """An object as it changed: ADDED, MODIFIED, DELETED, or SYNC for every object of a (re)list."""
+
+    type: EventType
+    object: dict[str, Any]
+
+
+ListCall = Callable[..., Any]
+
+
+@dataclass
+class Stopper:
+    """Ends a watch from another thread by closing the answer it is blocked reading."""
+
+    stopped: bool = False
+    _response: HTTPResponse | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, response: HTTPResponse) -> None:
+        with self._lock:
+            self._response = response
+            if self.stopped:
+                response.close()
+
+    def stop(self) -> None:
+        """Make the watch return at once."""
+        with self._lock:
+            self.stopped = True
+            if self._response is not None:
+                self._response.close()
+
+
+def list_objects(call: ListCall, **selectors: str) -> tuple[list[dict[str, Any]], str]:
+    """The objects a list call returns, as dictionaries, and the list's resourceVersion."""
+    response = call(**selectors, _preload_content=False)
+    listing = json.loads(response.data)
+    return list(listing.get("items") or []), str(listing["metadata"]["resourceVersion"])
+
+
+def list_and_watch(
+    call: ListCall, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
+) -> Iterator[Event]:
+    """Every object matching `selectors` now (SYNC), then every change, until `deadline` (time.monotonic)."""
+    items, version = list_objects(call, **selectors)
+    for item in items:
+        yield Event("SYNC", item)
+    yield from watch_from(call, version, deadline=deadline, stopper=stopper, **selectors)
+
+
+def watch_from(
+    call: ListCall, version: str, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
+) -> Iterator[Event]:
+    """Every change after resourceVersion `version`; a SYNC of every object when that version has expired."""
+    stopper = stopper or Stopper()
+    while not stopper.stopped and (deadline is None or time.monotonic() < deadline):
+        seconds = WATCH_SECONDS
+        if deadline is not None:
+            seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
+        expired = False
+        try:
+            response = call(
+                **selectors,
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=seconds,
+                _request_timeout=seconds + 30,
+                _preload_content=False,
+            )
+        except ApiException as error:
+            if error.status != GONE:
+                raise
+            items, version = list_objects(call, **selectors)
+            for item in items:
+                yield Event("SYNC", item)
+            continue
+        response = raw(response)
+        stopper.attach(response)
+        try:
+            for line in lines(response):
+                if not line.strip():
+                    continue
+                raw = json.loads(line)
+                obj = raw["object"]
+                if raw["type"] == "ERROR":
+                    if obj.get("code") != GONE:
+                        raise ApiException(status=obj.get("code"), reason=obj.get("message"), body=json.dumps(obj))
+                    expired = True
+                    break
+                version = str(obj["metadata"]["resourceVersion"])
+                if raw["type"] != "BOOKMARK":
+                    yield Event(raw["type"], obj)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+        except Exception:
+            if stopper.stopped:
+                return
+            raise
+        finally:
+            response.release_conn()
+        if expired:
+            items, version = list_objects(call, **selectors)
+            for item in items:
+                yield Event("SYNC", item)
+
+
+def wait_until_gone(call: ListCall, *, deadline: float | None = None, **selectors: str) -> bool:
+    """Wait until no object matches `selectors`; False when `deadline` came first."""
+    items, version = list_objects(call, **selectors)
+    remaining = {str(item["metadata"]["uid"]) for item in items}
+    if not remaining:
+        return True
+    for event in watch_from(call, version, deadline=deadline, stopper=None, **selectors):
+        uid = str(event.object["metadata"]["uid"])
+        if event.type == "DELETED":
+            remaining.discard(uid)
+            if not remaining:
+                return True
+        else:
+            remaining.add(uid)
+    return False
