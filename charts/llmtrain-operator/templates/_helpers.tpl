@@ -39,21 +39,38 @@ selector is immutable).
 {{- define "llmtrain-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "llmtrain-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/component: operator
 {{- end -}}
 
 {{/*
-Labels of every object of the chart.
+Labels of every object of the chart except the selector labels.
 */}}
-{{- define "llmtrain-operator.labels" -}}
+{{- define "llmtrain-operator.metaLabels" -}}
 helm.sh/chart: {{ include "llmtrain-operator.chart" . }}
-{{ include "llmtrain-operator.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
-app.kubernetes.io/component: operator
 app.kubernetes.io/part-of: llmtrain
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Labels of the operator's objects.
+*/}}
+{{- define "llmtrain-operator.labels" -}}
+{{ include "llmtrain-operator.selectorLabels" . }}
+{{ include "llmtrain-operator.metaLabels" . }}
+{{- end -}}
+
+{{/*
+Labels of the `helm test` pod: not selected by the operator's Service or budget.
+*/}}
+{{- define "llmtrain-operator.testLabels" -}}
+app.kubernetes.io/name: {{ include "llmtrain-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/component: test
+{{ include "llmtrain-operator.metaLabels" . }}
 {{- end -}}
 
 {{/*
