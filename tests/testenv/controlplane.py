@@ -153,6 +153,8 @@ class ControlPlane:
             f"--kubelet-client-key={kubelet_client.key}",
             f"--kubelet-certificate-authority={self.ca.ca.cert}",
             "--kubelet-preferred-address-types=InternalIP",
+            # The reconciler refuses loopback addresses; pods reach the API server directly.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
             f"--v={s.verbosity}",
             *s.apiserver_args,

@@ -262,7 +262,7 @@ class ProcessPod(threading.Thread):
             try:
                 c.proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                pass
+                os.killpg(c.proc.pid, signal.SIGKILL)
         for c in self.init + self.main:
             if c.proc is not None:
                 self._reap(c)

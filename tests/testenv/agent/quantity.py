@@ -25,5 +25,6 @@ def parse(quantity: str | int | float) -> Fraction:
 
 
 def divide_up(quantity: str, divisor: str | None) -> str:
-    """`quantity / divisor` rounded up, as the downward API reports resources."""
-    return str(math.ceil(parse(quantity) / parse(divisor or "1")))
+    """`quantity / divisor` rounded up, as the downward API reports resources (the API
+    server defaults an unset divisor to "0", which means 1)."""
+    return str(math.ceil(parse(quantity) / (parse(divisor or "1") or 1)))

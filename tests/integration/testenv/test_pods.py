@@ -1,0 +1,164 @@
+"""The node agent runs pods as local processes the way a kubelet would."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from testenv import NodeAgent
+from testenv.pytest_plugin import Kubectl
+from testenv.testing import apply, eventually, get, python_pod, wait_phase
+
+
+def test_nodes_are_ready_with_gpus(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    for name in node_agent.node_names():
+        node = get(kubectl, "node", name)
+        assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True"
+
+
+def test_exit_code_is_reported(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    apply(kubectl, python_pod("exit3", "import sys; sys.exit(3)"))
+    pod = wait_phase(kubectl, "exit3", "Succeeded", "Failed")
+    assert pod["status"]["phase"] == "Failed"
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 3
+    assert terminated["reason"] == "Error"
+    assert pod["spec"]["nodeName"] in node_agent.node_names()
+
+
+def test_env_sees_own_ip_and_config_map_key(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    kubectl("create", "configmap", "settings", "--from-literal=greeting=hello")
+    env = [
+        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
+        {"name": "GPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+        {"name": "COMBINED", "value": "$(GREETING)-$(MY_IP)"},
+    ]
+    code = "import os; print(os.environ['MY_IP'], os.environ['GREETING'], os.environ['COMBINED'])"
+    apply(kubectl, python_pod("env", code, container={"env": env}))
+    pod = wait_phase(kubectl, "env", "Succeeded", "Failed")
+    ip = pod["status"]["podIP"]
+    assert ip.startswith("127.0.") and ip != "127.0.0.1"
+    assert kubectl("logs", "env").stdout.split() == [ip, "hello", f"hello-{ip}"]
+
+
+def test_kubectl_logs_and_follow(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    code = "import time\nfor i in range(5):\n    print('line', i, flush=True)\n    time.sleep(0.3)"
+    apply(kubectl, python_pod("printer", code))
+    wait_phase(kubectl, "printer", "Running", "Succeeded")
+    followed = kubectl("logs", "-f", "printer", timeout=30).stdout
+    assert followed.splitlines() == [f"line {i}" for i in range(5)]
+    wait_phase(kubectl, "printer", "Succeeded")
+    assert kubectl("logs", "printer", "--tail=2").stdout.splitlines() == ["line 3", "line 4"]
+
+
+def test_deleting_a_running_pod_stops_its_process(node_agent: NodeAgent, kubectl: Kubectl, tmp_path: Path) -> None:
+    # The process ignores SIGTERM, so the agent must SIGKILL it after the grace period.
+    code = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "open('/testenv-sleeper/pid', 'w').write(str(os.getpid()))\n"
+        "time.sleep(600)"
+    )
+    volumes = [{"name": "data", "hostPath": {"path": str(tmp_path)}}]
+    mounts = [{"name": "data", "mountPath": "/testenv-sleeper"}]
+    pod = python_pod(
+        "sleeper", code, volumes=volumes, terminationGracePeriodSeconds=2, container={"volumeMounts": mounts}
+    )
+    apply(kubectl, pod)
+    wait_phase(kubectl, "sleeper", "Running")
+    pid = int(eventually(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
+    assert _alive(pid)
+    began = time.monotonic()
+    kubectl("delete", "pod", "sleeper", "--wait=true", timeout=30)
+    assert not _alive(pid)
+    assert 1.5 < time.monotonic() - began < 15
+    assert not Path("/testenv-sleeper").exists(), "the mount point made for the pod is removed"
+
+
+def test_config_map_volume_and_working_dir(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    kubectl("create", "configmap", "files", "--from-literal=config.json={\"lr\": 3}")
+    code = "import json, os; print(os.getcwd(), json.load(open('/etc/testenv-demo/config.json'))['lr'])"
+    pod = python_pod(
+        "reader",
+        code,
+        volumes=[{"name": "config", "configMap": {"name": "files"}}, {"name": "work", "emptyDir": {}}],
+        container={
+            "workingDir": "/workspace-testenv",
+            "volumeMounts": [
+                {"name": "config", "mountPath": "/etc/testenv-demo", "readOnly": True},
+                {"name": "work", "mountPath": "/workspace-testenv"},
+            ],
+        },
+    )
+    apply(kubectl, pod)
+    wait_phase(kubectl, "reader", "Succeeded")
+    assert kubectl("logs", "reader").stdout.split() == ["/workspace-testenv", "3"]
+
+
+def test_missing_claim_leaves_pod_pending(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    pod = python_pod(
+        "claimless",
+        "print('never')",
+        volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "missing"}}],
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+    )
+    apply(kubectl, pod)
+
+    def unschedulable() -> str | None:
+        status = get(kubectl, "pod", "claimless").get("status", {})
+        scheduled = next((c for c in status.get("conditions", []) if c["type"] == "PodScheduled"), None)
+        return scheduled.get("message") if scheduled and scheduled["status"] == "False" else None
+
+    assert 'persistentvolumeclaim "missing" not found' in eventually(unschedulable)
+    assert get(kubectl, "pod", "claimless")["status"]["phase"] == "Pending"
+
+
+def test_claim_is_provisioned_and_mounted(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "ckpt"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    code = "open('/ckpt/step-1', 'w').write('saved'); print(open('/ckpt/step-1').read())"
+    pod = python_pod(
+        "saver",
+        code,
+        volumes=[{"name": "ckpt", "persistentVolumeClaim": {"claimName": "ckpt"}}],
+        container={"volumeMounts": [{"name": "ckpt", "mountPath": "/ckpt"}]},
+    )
+    apply(kubectl, claim, pod)
+    wait_phase(kubectl, "saver", "Succeeded", timeout=60)
+    assert kubectl("logs", "saver").stdout.strip() == "saved"
+
+
+def test_restart_policy_on_failure_restarts(node_agent: NodeAgent, kubectl: Kubectl, tmp_path: Path) -> None:
+    code = (
+        "import os, sys\n"
+        "n = len(os.listdir('/data'))\n"
+        "open(f'/data/run-{n}', 'w').close()\n"
+        "sys.exit(0 if n == 1 else 1)"
+    )
+    pod = python_pod(
+        "flaky",
+        code,
+        restartPolicy="OnFailure",
+        volumes=[{"name": "data", "hostPath": {"path": str(tmp_path)}}],
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+    )
+    apply(kubectl, pod)
+    status = wait_phase(kubectl, "flaky", "Succeeded", timeout=30)["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
