@@ -6,7 +6,6 @@ has a long way to fall from ln(512) towards ln(4).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from integration.trainer.runs import VOCAB, Launcher, Run, base_config, torchrun_command, trainer_env, write_config
+from integration.trainer.runs import VOCAB, Launcher, Run, base_config, run_to_end, write_config
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +37,7 @@ def launch(corpus: Path) -> Launcher:
         config = base_config(corpus, run_dir)
         if edit is not None:
             edit(config)
-        path = write_config(run_dir, config)
-        done = subprocess.run(torchrun_command(path, nproc), env=trainer_env(), capture_output=True, text=True,
-                              timeout=300)
-        return Run(run_dir, done.returncode, done.stdout + done.stderr)
+        return run_to_end(write_config(run_dir, config), run_dir, nproc)
 
     return run
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +75,50 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
 Launcher = Callable[..., Run]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (torchrun starts its workers in sessions of their own)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
+def run_to_end(config_path: Path, run_dir: Path, nproc: int) -> Run:
+    """Run the trainer until it exits."""
+    done = subprocess.run(torchrun_command(config_path, nproc), env=trainer_env(), capture_output=True, text=True,
+                          timeout=300)
+    return Run(run_dir, done.returncode, done.stdout + done.stderr)
+
+
 def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: int, sig: signal.Signals,
-                     whole_group: bool) -> Run:
-    """Start a run, wait until it has logged `after_step`, then send `sig` and wait for the exit."""
+                     everyone: bool) -> Run:
+    """Start a run, send `sig` as soon as rank 0 logs step `after_step`, and wait for the exit.
+
+    With `everyone` torchrun and every worker get the signal (a node dying); otherwise only
+    torchrun does, as from the kubelet.
+    """
     process = subprocess.Popen(torchrun_command(config_path, nproc), env=trainer_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    partial = Run(run_dir, 0, "")
-    deadline = time.monotonic() + 240
-    while max(partial.losses, default=0) < after_step:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"run ended before step {after_step}: {process.communicate()[0]}")
-        time.sleep(0.05)
-    if whole_group:
-        os.killpg(process.pid, sig)
+                               stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if f"INFO step {after_step}/" in line:
+            targets = [process.pid, *descendants(process.pid)] if everyone else [process.pid]
+            for pid in targets:
+                os.kill(pid, sig)
+            break
     else:
-        process.send_signal(sig)
-    output, _ = process.communicate(timeout=120)
-    return Run(run_dir, process.returncode, output)
+        process.wait()
+        raise AssertionError(f"the run ended before step {after_step}: {''.join(lines)[-3000:]}")
+    rest, _ = process.communicate(timeout=120)
+    return Run(run_dir, process.returncode, "".join(lines) + rest)
