@@ -1,4 +1,5 @@
 """Shared pytest configuration: the real control plane and node agent fixtures of
-tests/testenv (see testenv/pytest_plugin.py)."""
+tests/testenv (see testenv/pytest_plugin.py), and the operator running against them
+(see operator_fixture.py)."""
 
-pytest_plugins = ("testenv.pytest_plugin",)
+pytest_plugins = ("testenv.pytest_plugin", "operator_fixture")

@@ -91,6 +91,10 @@ def _structural(
             out[key] = _structural(value, defs, seen)
         elif key == "const":
             out["enum"] = [value]
+        elif key in _EXCLUSIVE_BOUNDS:
+            # JSON Schema's numeric exclusive bound is OpenAPI 3.0's bound plus a flag.
+            out[_EXCLUSIVE_BOUNDS[key]] = value
+            out[key] = True
         else:
             out[key] = value
 
@@ -115,6 +119,7 @@ def _structural(
 
 
 _LEADING_KEYS = ("type", "description")
+_EXCLUSIVE_BOUNDS = {"exclusiveMinimum": "minimum", "exclusiveMaximum": "maximum"}
 
 
 def _ordered(node: JSONSchema) -> JSONSchema:

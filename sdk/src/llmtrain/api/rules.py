@@ -24,6 +24,8 @@ DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 RESERVED_ENV_PREFIXES = ("PET_", "LLMTRAIN_")
 RESERVED_VOLUME_PREFIX = "llmtrain-"
 
+# Messages use format(): concatenating string(int) makes the API server's cost estimate
+# unbounded and it refuses the CRD.
 # CEL for the values the defaults give when a field is left out; the API server applies
 # no defaults from this CRD, so every rule reads optional fields through has().
 _NODES = "(has(self.nodes) ? self.nodes : 1)"
@@ -90,7 +92,7 @@ TENSOR_PARALLEL_DIVIDES = SpecRule(
     cel=CelRule(
         rule=f"!has(self.trainer) || {_WORLD} % {_TP} == 0",
         message="tensorParallel must divide nodes x procsPerNode",
-        message_expression=f"string({_TP}) + ' does not divide nodes x procsPerNode = ' + string({_WORLD})",
+        message_expression=f"'%d does not divide nodes x procsPerNode = %d'.format([{_TP}, {_WORLD}])",
         field_path=".trainer.parallelism.tensorParallel",
     ),
     path="trainer.parallelism.tensorParallel",
@@ -116,8 +118,8 @@ MODEL_PARALLEL_DIVIDES = SpecRule(
         rule=f"!has(self.trainer) || {_WORLD} % {_TP} != 0 || {_WORLD} % ({_TP} * {_PP}) == 0",
         message="tensorParallel x pipelineParallel must divide nodes x procsPerNode",
         message_expression=(
-            f"'tensorParallel x pipelineParallel = ' + string({_TP} * {_PP}) + "
-            f"' does not divide nodes x procsPerNode = ' + string({_WORLD})"
+            "'tensorParallel x pipelineParallel = %d does not divide nodes x procsPerNode = %d'"
+            f".format([{_TP} * {_PP}, {_WORLD}])"
         ),
         field_path=".trainer.parallelism.pipelineParallel",
     ),
@@ -151,8 +153,8 @@ GLOBAL_BATCH_DIVIDES = SpecRule(
         ),
         message="globalBatchSize must be a multiple of microBatchSize x data-parallel size",
         message_expression=(
-            f"string({_GLOBAL}) + ' is not a multiple of microBatchSize x data-parallel size = ' + "
-            f"string({_MICRO}) + ' x ' + string({_WORLD} / ({_TP} * {_PP}))"
+            "'%d is not a multiple of microBatchSize x data-parallel size = %d x %d'"
+            f".format([{_GLOBAL}, {_MICRO}, {_WORLD} / ({_TP} * {_PP})])"
         ),
         field_path=".trainer.batch.globalBatchSize",
     ),
@@ -173,8 +175,8 @@ NODES_WITHIN_ELASTIC = SpecRule(
         rule=f"!has(self.elastic) || (self.elastic.minNodes <= {_NODES} && {_NODES} <= self.elastic.maxNodes)",
         message="nodes must lie within elastic.minNodes..maxNodes",
         message_expression=(
-            f"string({_NODES}) + ' is outside elastic.minNodes..maxNodes = ' + "
-            "string(self.elastic.minNodes) + '..' + string(self.elastic.maxNodes)"
+            "'%d is outside elastic.minNodes..maxNodes = %d..%d'"
+            f".format([{_NODES}, self.elastic.minNodes, self.elastic.maxNodes])"
         ),
         field_path=".nodes",
     ),
@@ -266,9 +268,8 @@ NAME_LEAVES_ROOM = CelRule(
     rule=f"self.metadata.name.size() <= {_NAME_BUDGET}",
     message=f"metadata.name is too long for the pod names <name>{POD_NAME_SUFFIX}<rank> (at most {DNS_LABEL_MAX} characters)",
     message_expression=(
-        f"'metadata.name may have at most ' + string({_NAME_BUDGET}) + ' characters so that ' + "
-        f"self.metadata.name + '{POD_NAME_SUFFIX}' + string({_HIGHEST_RANK}) + "
-        f"' fits in {DNS_LABEL_MAX}; it has ' + string(self.metadata.name.size())"
+        f"'metadata.name may have at most %d characters so that %s{POD_NAME_SUFFIX}%d fits in {DNS_LABEL_MAX}; "
+        f"it has %d'.format([{_NAME_BUDGET}, self.metadata.name, {_HIGHEST_RANK}, self.metadata.name.size()])"
     ),
 )
 

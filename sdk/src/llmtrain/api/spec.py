@@ -45,6 +45,21 @@ class Resources(ApiModel):
     """Other extended resources per pod, e.g. rdma/ib: 1."""
 
 
+DNS_LABEL_MAX = 63
+
+
+class Volume(V1Volume):
+    """A Kubernetes Volume; its name is a DNS label, as Kubernetes requires."""
+
+    name: str = Field(max_length=DNS_LABEL_MAX, description="Volume name, a DNS label unique within the pod.")
+
+
+class VolumeMount(V1VolumeMount):
+    """A Kubernetes VolumeMount of one of the job's volumes."""
+
+    name: str = Field(max_length=DNS_LABEL_MAX, description="Name of the volume to mount.")
+
+
 class CheckpointVolumeSource(V1Volume):
     """A Kubernetes volume source for checkpoints; the operator names the volume itself."""
 
@@ -181,9 +196,9 @@ class LLMTrainingJobSpec(ApiModel):
     """Your own script and arguments, run as torchrun <command...> (exclusive with trainer)."""
     env: list[V1EnvVar] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
     """Extra environment variables (NCCL_*, HF_*, ...); PET_* and LLMTRAIN_* are set by the operator."""
-    volumes: list[V1Volume] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
+    volumes: list[Volume] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
     """Extra volumes of every pod."""
-    volume_mounts: list[V1VolumeMount] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
+    volume_mounts: list[VolumeMount] | None = Field(default=None, max_length=MAX_LIST_ITEMS)
     """Mounts of those volumes into the training container."""
     checkpoint: CheckpointStorage = Field(default_factory=CheckpointStorage)
     """Checkpoint storage."""

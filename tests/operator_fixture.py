@@ -1,0 +1,113 @@
+"""pytest plugin: the operator running for real against the test control plane.
+
+`running_operator` (session) installs the generated CRD and the chart's ServiceAccount and
+RBAC, then runs `python -m llmtrain_operator` as a subprocess that authenticates as that
+ServiceAccount, so a verb missing from the chart fails the tests that need it. The node
+agent of `node_agent` runs the pods it creates. A failing test gets the operator's log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from chart_rbac import operator_rbac_objects, service_account_name
+
+from testenv import procs
+from testenv.controlplane import ControlPlane
+from testenv.netutil import free_port, wait_until
+from testenv.nodeagent import NodeAgent
+from testenv.paths import REPO_ROOT
+
+OPERATOR_NAMESPACE = "llmtrain-system"
+CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
+RESYNC_SECONDS = "1"
+_RUNNING: list[RunningOperator] = []
+
+
+def install_crd(control_plane: ControlPlane) -> None:
+    """Apply the generated CRD and wait until the API server serves it."""
+    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/llmtrainingjobs.llmtrain.dev"
+    )
+
+
+class RunningOperator:
+    """The operator process; `restart()` stops it and starts a new one."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log = log
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RunningOperator:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "LLMTRAIN_SCRAPE_INTERVAL_SECONDS": RESYNC_SECONDS,
+            "LLMTRAIN_METRICS_PORT": str(self.metrics_port),
+            "LLMTRAIN_HEALTH_PORT": str(self.health_port),
+            "LLMTRAIN_DEFAULT_IMAGE": "llmtrain/trainer:test",
+        }
+        self.process = procs.spawn([sys.executable, "-m", "llmtrain_operator"], self.log, env=env)
+        wait_until(self._healthy, timeout=60, what="the operator's liveness endpoint")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{procs.tail(self.log)}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            procs.stop(self.process)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def metrics(self) -> str:
+        """The operator's own /metrics page."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
+
+@pytest.fixture(scope="session")
+def running_operator(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[RunningOperator]:
+    install_crd(control_plane)
+    control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    rbac = yaml.safe_dump_all(operator_rbac_objects(OPERATOR_NAMESPACE))
+    control_plane.kubectl("apply", "-f", "-", input=rbac)
+    kubeconfig = control_plane.service_account_kubeconfig(OPERATOR_NAMESPACE, service_account_name(), create=False)
+    with tempfile.TemporaryDirectory(prefix="llmtrain-operator-") as workdir:
+        operator = RunningOperator(kubeconfig, Path(workdir) / "operator.log").start()
+        _RUNNING.append(operator)
+        try:
+            yield operator
+        finally:
+            _RUNNING.remove(operator)
+            operator.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.failed and _RUNNING:
+        report.sections.append(("llmtrain operator log (end)", procs.tail(_RUNNING[-1].log, 80)))
