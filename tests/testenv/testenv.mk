@@ -6,7 +6,16 @@
 
 TESTENV_DIR := tests/testenv
 TESTENV_BIN := bin
-TESTENV_GOFLAGS := -trimpath -ldflags='-s -w'
+# Stamp the versions the release builds carry: clients (helm, kubectl, the SDK) compare them.
+go_version = $(shell cd $(TESTENV_DIR)/$(1) && go list -f '{{.Version}}' -m $(2))
+KUBE_VERSION = $(call go_version,,k8s.io/kubernetes)
+KUBE_VERSION_FLAGS = $(foreach pkg,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(pkg).gitVersion=$(KUBE_VERSION) -X $(pkg).gitMajor=1 \
+	-X $(pkg).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(pkg).gitTreeState=clean)
+HELM_KUBE_MINOR = $(word 2,$(subst ., ,$(call go_version,helm,k8s.io/client-go)))
+HELM_VERSION_FLAGS = -X helm.sh/helm/v3/internal/version.version=$(call go_version,helm,helm.sh/helm/v3) \
+	$(foreach pkg,helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules,\
+	-X $(pkg).k8sVersionMajor=1 -X $(pkg).k8sVersionMinor=$(HELM_KUBE_MINOR))
 TESTENV_CLI := PYTHONPATH=tests .venv/bin/python -m testenv
 KUBE_BINARIES := $(addprefix $(TESTENV_BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 PODNET_SHIM := $(TESTENV_BIN)/libtestenv-podnet.so
@@ -21,7 +30,7 @@ testenv: $(TESTENV_BINARIES) ## build etcd, the Kubernetes control plane, kubect
 $(KUBE_BINARIES) &: $(TESTENV_DIR)/go.mod $(TESTENV_DIR)/go.sum
 	@echo ">> building etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl into $(TESTENV_BIN)/ (versions: $(TESTENV_DIR)/go.mod; a cold build takes a while)"
 	@mkdir -p $(TESTENV_BIN)
-	cd $(TESTENV_DIR) && go build $(TESTENV_GOFLAGS) -o $(abspath $(TESTENV_BIN))/ \
+	cd $(TESTENV_DIR) && go build -trimpath -ldflags='-s -w $(KUBE_VERSION_FLAGS)' -o $(abspath $(TESTENV_BIN))/ \
 		go.etcd.io/etcd/server/v3 \
 		k8s.io/kubernetes/cmd/kube-apiserver \
 		k8s.io/kubernetes/cmd/kube-controller-manager \
@@ -33,7 +42,7 @@ $(KUBE_BINARIES) &: $(TESTENV_DIR)/go.mod $(TESTENV_DIR)/go.sum
 $(TESTENV_BIN)/helm: $(TESTENV_DIR)/helm/go.mod $(TESTENV_DIR)/helm/go.sum
 	@echo ">> building helm into $(TESTENV_BIN)/ (version: $(TESTENV_DIR)/helm/go.mod)"
 	@mkdir -p $(TESTENV_BIN)
-	cd $(TESTENV_DIR)/helm && go build $(TESTENV_GOFLAGS) -o $(abspath $@) helm.sh/helm/v3/cmd/helm
+	cd $(TESTENV_DIR)/helm && go build -trimpath -ldflags='-s -w $(HELM_VERSION_FLAGS)' -o $(abspath $@) helm.sh/helm/v3/cmd/helm
 
 $(PODNET_SHIM): $(TESTENV_DIR)/podnet.c
 	@echo ">> compiling the node agent's pod network shim"

@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 import threading
 from pathlib import Path
 
 
+LOCK_DIR = Path(tempfile.gettempdir()) / "testenv-locks"
+
+
 class AddressPool:
-    """Hands out <prefix>.x.y loopback addresses (x, y in 1..254), each to one pod at a time."""
+    """Hands out <prefix>.x.y loopback addresses (x, y in 1..254), each to one pod at a time.
+
+    Every address in use is flock()ed under LOCK_DIR, so node agents of concurrent test
+    sessions on one machine never give two pods the same address (a lock dies with its
+    holder, so a crashed agent leaks nothing).
+    """
 
     def __init__(self, prefix: str) -> None:
-        self._free = [f"{prefix}.{x}.{y}" for x in range(1, 255) for y in range(1, 255)]
-        self._free.reverse()
+        self._candidates = [f"{prefix}.{x}.{y}" for x in range(1, 255) for y in range(1, 255)]
+        self._held: dict[str, int] = {}
+        self._next = 0
         self._lock = threading.Lock()
+        LOCK_DIR.mkdir(exist_ok=True)
 
     def take(self) -> str:
         with self._lock:
-            return self._free.pop()
+            for _ in range(len(self._candidates)):
+                address = self._candidates[self._next]
+                self._next = (self._next + 1) % len(self._candidates)
+                if address in self._held:
+                    continue
+                fd = os.open(LOCK_DIR / f"ip-{address}", os.O_CREAT | os.O_RDWR, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self._held[address] = fd
+                return address
+        raise RuntimeError("no free pod address left")
 
     def give_back(self, address: str) -> None:
         with self._lock:
-            self._free.append(address)
+            os.close(self._held.pop(address))
 
 
 class HostsFile:

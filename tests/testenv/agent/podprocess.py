@@ -25,6 +25,8 @@ from testenv.agent.runtime import ContainerLog, Runtime
 from testenv.kubeapi import ApiError, Obj
 
 POLL_SECONDS = 0.1
+# When the agent itself stops, pods get at most this long to exit on SIGTERM.
+SHUTDOWN_GRACE = 10.0
 MAX_BACKOFF_SECONDS = 30.0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -36,7 +38,7 @@ class Container:
         self.spec = spec
         self.status = ContainerState(spec["name"], spec.get("image", ""))
         self.proc: subprocess.Popen[bytes] | None = None
-        self.held: list[Path] = []
+        self.held: list[tuple[Path, int]] = []
         self.killed_by_agent = False
         self.restart_at = 0.0
 
@@ -164,7 +166,7 @@ class ProcessPod(threading.Thread):
         self._write_status()
         while True:
             if self.deleting.wait(POLL_SECONDS) or self.rt.stop.is_set():
-                self._kill_all(self._grace())
+                self._kill_all(self._grace() if not self.rt.stop.is_set() else min(self._grace(), SHUTDOWN_GRACE))
                 break
             changed = False
             for c in self.main:
@@ -220,7 +222,8 @@ class ProcessPod(threading.Thread):
             container.status.finish(128, "StartError", "no command specified (images are not run)")
             return False
         container.proc = procs.spawn(
-            [sys.executable, "-I", podexec.__file__, launch], log_path, env=env, die_with_parent=False
+            # The worker thread outlives its pod's processes, so they may die with it.
+            [sys.executable, "-I", podexec.__file__, launch], log_path, env=env, die_with_parent=True
         )
         container.killed_by_agent = False
         uid = self.pod["metadata"]["uid"]

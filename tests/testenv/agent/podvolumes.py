@@ -7,12 +7,13 @@ persistentVolumeClaim is the hostPath (or local path) of the PersistentVolume bo
 
 from __future__ import annotations
 
+import fcntl
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from testenv.agent import podenv
+from testenv.agent.network import LOCK_DIR
 from testenv.kubeapi import ApiError, KubeAPI, Obj
 
 
@@ -170,46 +171,48 @@ class MountPoints:
     """Creates missing mount targets on the host and removes them when no pod needs them.
 
     A bind mount needs an existing target even in a private mount namespace, so a pod
-    mounting /etc/llmtrain makes the agent create that (empty) directory on the host.
+    mounting /etc/llmtrain makes the agent create that (empty) directory on the host. Each
+    pod holds a shared flock() on a lock file per created path, across agents of concurrent
+    test sessions too; whoever then gets the exclusive lock is the last user and removes the
+    path (removing a directory that is still a mount point elsewhere would unmount it there).
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users: dict[Path, int] = {}
-
-    def acquire(self, mounts: list[Mount]) -> list[Path]:
+    def acquire(self, mounts: list[Mount]) -> list[tuple[Path, int]]:
         """Create the missing targets of `mounts`; returns what to `release` afterwards."""
         held = []
-        with self._lock:
-            for mount in mounts:
-                for created in self._create(Path(mount.target), mount.source.is_dir()):
-                    self._users[created] = self._users.get(created, 0) + 1
-                    held.append(created)
+        for mount in mounts:
+            chain = []
+            path = Path(mount.target)
+            while not os.path.lexists(path) or _lock_file(path).exists():
+                chain.append(path)
+                path = path.parent
+            for path in reversed(chain):
+                fd = os.open(_lock_file(path), os.O_CREAT | os.O_RDWR, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_SH)
+                held.append((path, fd))
+                if not os.path.lexists(path):
+                    if path == Path(mount.target) and not mount.source.is_dir():
+                        path.touch()
+                    else:
+                        path.mkdir()
         return held
 
-    def release(self, held: list[Path]) -> None:
-        with self._lock:
-            for path in reversed(held):
-                self._users[path] -= 1
-                if self._users[path] == 0:
-                    del self._users[path]
-                    try:
-                        path.rmdir() if path.is_dir() else path.unlink()
-                    except OSError:
-                        pass
+    def release(self, held: list[tuple[Path, int]]) -> None:
+        for path, fd in reversed(held):
+            os.close(fd)
+            fd = os.open(_lock_file(path), os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink()
+            except OSError:
+                pass  # still in use, or no longer empty: leave it
+            finally:
+                os.close(fd)
 
-    def _create(self, target: Path, directory: bool) -> list[Path]:
-        """The paths created for `target` (parents first), or already created by us."""
-        chain = []
-        path = target
-        while not os.path.lexists(path) or path in self._users:
-            chain.append(path)
-            path = path.parent
-        for i, path in enumerate(reversed(chain)):
-            if os.path.lexists(path):
-                continue
-            if i == len(chain) - 1 and not directory:
-                path.touch()
-            else:
-                path.mkdir()
-        return list(reversed(chain))
+
+def _lock_file(path: Path) -> Path:
+    LOCK_DIR.mkdir(exist_ok=True)
+    return LOCK_DIR / ("mnt" + str(path).replace("%", "%25").replace("/", "%2F"))
