@@ -120,8 +120,10 @@ class PrometheusExporter:
         self.checkpoint_step = gauge("checkpoint_step", "Step of the latest complete checkpoint.")
         self.memory = gauge("gpu_memory_peak_bytes", "Peak GPU memory allocated by this process.")
 
-    def serve(self, port: int, address: str) -> None:
-        start_http_server(port, addr=address, registry=self.registry)
+    def serve(self, port: int, address: str) -> int:
+        """Serve /metrics; the bound port (port 0 takes a free one)."""
+        server, _ = start_http_server(port, addr=address, registry=self.registry)
+        return int(server.server_port)
 
     def update(self, m: StepMetrics) -> None:
         self.step.set(m.step)

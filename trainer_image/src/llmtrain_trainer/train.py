@@ -325,7 +325,8 @@ class Trainer:
     def _serve_metrics(self) -> None:
         assert self.exporter is not None
         try:
-            self.exporter.serve(self.env.metrics_port, self.env.metrics_address)
+            port = self.exporter.serve(self.env.metrics_port, self.env.metrics_address)
+            log.info("serving metrics on http://%s:%d/metrics", self.env.metrics_address, port)
         except OSError as e:
             # Metrics are for watching the run; losing them must not lose the run.
             log.warning("cannot serve metrics on %s:%d: %s", self.env.metrics_address, self.env.metrics_port, e)

@@ -1,0 +1,72 @@
+"""The exported Hugging Face model, and how the trainer refuses what it cannot run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from llmtrain.api.trainer import ModelConfig
+from transformers import AutoModelForCausalLM
+
+from integration.trainer.runs import Run, torchrun_command, trainer_env
+from llmtrain_trainer.checkpoint import Checkpointer, ModelAndOptimizer
+from llmtrain_trainer.models import build_model
+
+
+def test_exported_model_gives_the_trainers_logits(single_run: Run) -> None:
+    assert single_run.returncode == 0, single_run.output[-3000:]
+    ours = build_model(ModelConfig(preset="test")).module
+    optimizer = torch.optim.AdamW(ours.parameters())
+    checkpointer = Checkpointer(single_run.checkpoints, keep=3, async_save=False, rank=0)
+    latest = checkpointer.latest()
+    assert latest is not None and latest[0] == 24
+    checkpointer.load(latest[1], {"app": ModelAndOptimizer(ours, optimizer)})
+
+    exported = AutoModelForCausalLM.from_pretrained(single_run.checkpoints / "hf", local_files_only=True)
+    tokens = torch.randint(0, 512, (2, 32), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected, actual = ours(tokens), exported(tokens).logits
+    assert type(exported).__name__ == "LlamaForCausalLM"
+    # A freshly initialised model would differ by far more: the checkpoint was trained.
+    assert not torch.allclose(expected, build_model(ModelConfig(preset="test")).module(tokens), atol=1e-2)
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+def run_with(tmp_path: Path, config: object, nproc: int = 1) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(torchrun_command(path, nproc), env=trainer_env(), capture_output=True, text=True, timeout=120)
+
+
+def error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in done.stderr.splitlines() if line.startswith("llmtrain-trainer: error: ")]
+    assert len(lines) == 1, done.stderr[-3000:]
+    return lines[0]
+
+
+def test_invalid_config_is_refused_with_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "missing.json")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0 and "cannot read config" in error_line(done)
+
+    (tmp_path / "bad.json").write_text(json.dumps({"model": {"preset": "test", "path": "/m"}, "data": {"paths": []},
+                                                   "optimizer": {"lr": -1}}))
+    done = subprocess.run([sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "bad.json")],
+                          capture_output=True, text=True, timeout=60)
+    line = error_line(done)
+    assert done.returncode != 0
+    assert "model: " in line and "set exactly one of preset" in line
+    assert "data.paths: " in line and "optimizer.lr: " in line
+
+
+def test_unsupported_parallelism_is_refused(corpus: Path, tmp_path: Path) -> None:
+    config = {"model": {"preset": "test"}, "data": {"paths": [str(corpus)], "seqLen": 32},
+              "parallelism": {"strategy": "fsdp", "pipelineParallel": 2}}
+    done = run_with(tmp_path, config)
+    assert done.returncode != 0
+    assert "pipelineParallel > 1 is not supported" in error_line(done)
