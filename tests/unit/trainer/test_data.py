@@ -64,7 +64,7 @@ def test_text_files_are_tokenized_with_eos_and_split_for_validation(tmp_path: Pa
     split = build_data(config)
     assert split.validation is not None
     # 120 words + EOS = 121 tokens -> 15 windows, 3 held out.
-    assert (len(split.train), len(split.validation)) == (12, 3)  # type: ignore[arg-type]
+    assert (len(split.train), len(split.validation)) == (12, 3)
     tokenizer = load_tokenizer(str(tokenizer_file))
     inputs, _ = split.train[0]
     assert tokenizer.decode(inputs.tolist()) == "the cat sat on a mat the cat"

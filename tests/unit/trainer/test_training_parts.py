@@ -20,7 +20,7 @@ CONFIG = {"model": {"preset": "test"}, "data": {"paths": ["/data"]}}
 
 @pytest.mark.parametrize("decay", ["cosine", "linear", "constant"])
 def test_schedule_warms_up_to_the_peak_then_decays_to_the_floor(decay: str) -> None:
-    schedule = WarmupDecay(ScheduleConfig(steps=100, warmup_steps=10, decay=decay, min_lr_ratio=0.1))  # type: ignore[arg-type]
+    schedule = WarmupDecay(ScheduleConfig(steps=100, warmup_steps=10, decay=decay, min_lr_ratio=0.1))
     warmup = [schedule(s) for s in range(11)]
     assert warmup == sorted(warmup) and warmup[0] < 0.1 and warmup[10] == 1.0
     expected_end = 1.0 if decay == "constant" else 0.1

@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.filesystem import FileSystemReader
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+from torch.distributed.checkpoint.state_dict_loader import load
+from torch.distributed.checkpoint.state_dict_saver import AsyncSaveResponse, async_save, save
 from torch.distributed.checkpoint.stateful import Stateful
 
 from llmtrain_trainer.distributed import barrier
@@ -92,7 +94,9 @@ class Checkpointer:
         self._pending: tuple[Future[Any], int] | None = None
         # Background saves run their collectives on a CPU group so they never queue
         # behind (or in front of) training's NCCL collectives.
-        self._group = dist.new_group(backend="gloo") if async_save and dist.is_initialized() else None
+        group = dist.new_group(backend="gloo") if async_save and dist.is_initialized() else None
+        assert group is None or isinstance(group, dist.ProcessGroup)
+        self._group = group
         self._async = async_save
 
     def latest(self) -> tuple[int, Path] | None:
@@ -112,9 +116,11 @@ class Checkpointer:
             temporary.mkdir(parents=True)
         barrier()
         if self._async:
-            self._pending = (dcp.async_save(state, checkpoint_id=temporary, process_group=self._group), step)
+            response = async_save(state, checkpoint_id=temporary, process_group=self._group)
+            upload = response.upload_completion if isinstance(response, AsyncSaveResponse) else response
+            self._pending = (upload, step)
         else:
-            dcp.save(state, checkpoint_id=temporary)
+            save(state, checkpoint_id=temporary)
             self._commit(step)
 
     def wait(self) -> None:
@@ -135,7 +141,7 @@ class Checkpointer:
 
     def load(self, path: Path, state: dict[str, Any]) -> None:
         """Load `path` into `state` in place; the RNG entry is dropped when this rank has none saved."""
-        saved = dcp.FileSystemReader(str(path)).read_metadata().state_dict_metadata
+        saved = FileSystemReader(str(path)).read_metadata().state_dict_metadata
         key = rng_key(self.rank)
         wanted = {k: v for k, v in state.items() if k != key or any(s.startswith(key + ".") for s in saved)}
-        dcp.load(wanted, checkpoint_id=path)
+        load(wanted, checkpoint_id=path)

@@ -140,4 +140,5 @@ def _sum_allreduce(group: dist.ProcessGroup, bucket: GradBucket) -> torch.future
     work = dist.all_reduce(bucket.buffer(), op=dist.ReduceOp.SUM, group=group, async_op=True)
     assert work is not None
     future: Any = work.get_future()
-    return future.then(lambda f: f.value()[0])
+    summed: torch.futures.Future[torch.Tensor] = future.then(lambda f: f.value()[0])
+    return summed

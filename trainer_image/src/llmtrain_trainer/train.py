@@ -225,7 +225,7 @@ class Trainer:
             with self._gradient_sync(index == len(micro_batches) - 1), self._autocast():
                 out = logits(self.model, inputs)
                 loss = cross_entropy_sum(out, labels)
-            self.scaler.scale(loss / global_tokens).backward()
+            torch.autograd.backward(self.scaler.scale(loss / global_tokens))
             loss_sum += loss.detach()
 
         self.scaler.unscale_(self.optimizer)
@@ -313,8 +313,9 @@ class Trainer:
         if self.env.checkpoint_dir is None:
             log.warning("no checkpoint directory; skipping the Hugging Face export")
             return
-        state = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        gathered = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if self.runtime.is_main:
+            state = {name: value for name, value in gathered.items() if isinstance(value, torch.Tensor)}
             directory = self.env.checkpoint_dir / "hf"
             self.built.export(state, directory)
             if self.config.data.tokenizer is not None:

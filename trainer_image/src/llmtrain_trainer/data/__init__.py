@@ -9,23 +9,23 @@ from pathlib import Path
 
 import torch
 from llmtrain.api.trainer import DataConfig
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 
 from llmtrain_trainer.data.order import GlobalOrder, RankBatches
 from llmtrain_trainer.data.sft import SFTExamples
 from llmtrain_trainer.data.text import tokenize_files
 from llmtrain_trainer.data.tokenizer import load_tokenizer
-from llmtrain_trainer.data.tokens import IGNORE_INDEX, Sample, TokenWindows
+from llmtrain_trainer.data.tokens import IGNORE_INDEX, Sample, SampleSource, TokenWindows
 
-__all__ = ["IGNORE_INDEX", "DataSplit", "Sample", "build_data", "resolve_paths", "train_batches", "eval_batches"]
+__all__ = ["IGNORE_INDEX", "DataSplit", "Sample", "SampleSource", "build_data", "resolve_paths", "train_batches", "eval_batches"]
 
 
 @dataclass
 class DataSplit:
     """The training samples and the held-out validation samples."""
 
-    train: Dataset[Sample]
-    validation: Dataset[Sample] | None
+    train: SampleSource
+    validation: SampleSource | None
 
 
 def resolve_paths(patterns: list[str]) -> list[Path]:
@@ -46,7 +46,7 @@ def resolve_paths(patterns: list[str]) -> list[Path]:
 def build_data(config: DataConfig) -> DataSplit:
     """Read the data the config names and hold out the validation fraction (its last samples)."""
     paths = resolve_paths(config.paths)
-    dataset: Dataset[Sample]
+    dataset: TokenWindows | SFTExamples
     if config.format == "tokens":
         dataset = TokenWindows(paths, config.token_dtype, config.seq_len)
     else:
@@ -56,7 +56,7 @@ def build_data(config: DataConfig) -> DataSplit:
             dataset = TokenWindows(tokenize_files(paths, tokenizer), "int64", config.seq_len)
         else:
             dataset = SFTExamples(paths, tokenizer, config.seq_len)
-    n = len(dataset)  # type: ignore[arg-type]
+    n = len(dataset)
     n_val = int(n * config.validation_fraction)
     if n_val == 0:
         return DataSplit(train=dataset, validation=None)
@@ -68,18 +68,18 @@ def train_batches(
     dp_rank: int, dp_size: int, pin_memory: bool,
 ) -> Iterator[Sample]:
     """This rank's training micro-batches, beginning after `start` consumed global samples."""
-    order = GlobalOrder(len(split.train), seed)  # type: ignore[arg-type]
+    order = GlobalOrder(len(split.train), seed)
     sampler = RankBatches(order, start, micro_batch, accumulation, dp_rank, dp_size)
-    loader = DataLoader(
-        split.train, batch_sampler=sampler, num_workers=config.num_workers, pin_memory=pin_memory,
+    loader: DataLoader[Sample] = DataLoader(
+        split.train,  # type: ignore[arg-type]  # any map-style dataset will do batch_sampler=sampler, num_workers=config.num_workers, pin_memory=pin_memory,
         persistent_workers=config.num_workers > 0,
     )
     return iter(loader)
 
 
-def eval_batches(validation: Dataset[Sample], *, steps: int, micro_batch: int, dp_rank: int, dp_size: int) -> Iterator[Sample]:
+def eval_batches(validation: SampleSource, *, steps: int, micro_batch: int, dp_rank: int, dp_size: int) -> Iterator[Sample]:
     """The same `steps` validation micro-batches on every evaluation, this rank's share of each."""
-    order = GlobalOrder(len(validation), seed=0, shuffle=False)  # type: ignore[arg-type]
+    order = GlobalOrder(len(validation), seed=0, shuffle=False)
     for step in range(steps):
         first = (step * dp_size + dp_rank) * micro_batch
         samples = [validation[order[k]] for k in range(first, first + micro_batch)]

@@ -16,7 +16,7 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     conventional name found in its vocabulary becomes the EOS token.
     """
     if Path(path).is_file():
-        tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)
+        tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)  # type: ignore[no-untyped-call]
     else:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if tokenizer.eos_token_id is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,14 @@ Sample = tuple[torch.Tensor, torch.Tensor]
 """Input token ids and label ids (-100 where no loss is taken), both (seq_len,) int64."""
 
 IGNORE_INDEX = -100
+
+
+class SampleSource(Protocol):
+    """A sized, indexable collection of samples (a dataset or a subset of one)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Sample: ...
 
 
 class TokenWindows(Dataset[Sample]):

@@ -23,7 +23,7 @@ def load_causal_lm(path: str, pretrained_weights: bool) -> PreTrainedModel:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
     else:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     # The KV cache is for generation; training only pays for it.
     model.config.use_cache = False
     assert isinstance(model, PreTrainedModel)

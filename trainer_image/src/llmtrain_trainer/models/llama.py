@@ -60,7 +60,8 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Normalise in fp32 so bf16 activations do not lose the small variances.
         normed = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
-        return normed.type_as(x) * self.weight
+        out: torch.Tensor = normed.type_as(x) * self.weight
+        return out
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.weight)
@@ -106,7 +107,8 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
         )
-        return self.wo(out.transpose(1, 2).reshape(batch, seq, -1))
+        projected: torch.Tensor = self.wo(out.transpose(1, 2).reshape(batch, seq, -1))
+        return projected
 
 
 class FeedForward(nn.Module):
@@ -119,7 +121,8 @@ class FeedForward(nn.Module):
         self.w3 = nn.Linear(dim, hidden, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+        out: torch.Tensor = self.w2(F.silu(self.w1(x)) * self.w3(x))
+        return out
 
 
 class TransformerBlock(nn.Module):
@@ -133,12 +136,16 @@ class TransformerBlock(nn.Module):
         self.feed_forward = FeedForward(args.dim, args.ffn_dim)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        h = x + self.attention(self.attention_norm(x), cos, sin)
-        return h + self.feed_forward(self.ffn_norm(h))
+        h: torch.Tensor = x + self.attention(self.attention_norm(x), cos, sin)
+        out: torch.Tensor = h + self.feed_forward(self.ffn_norm(h))
+        return out
 
 
 class Transformer(nn.Module):
     """Token ids (batch, seq) in, next-token logits (batch, seq, vocab) out."""
+
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
 
     def __init__(self, args: ModelArgs) -> None:
         super().__init__()
@@ -182,4 +189,5 @@ class Transformer(nn.Module):
         h = self.tok_embeddings(tokens)
         for block in self.layers:
             h = block(h, cos, sin)
-        return self.output(self.norm(h))
+        logits: torch.Tensor = self.output(self.norm(h))
+        return logits
