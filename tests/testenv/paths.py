@@ -9,7 +9,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / "bin"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 PODNET_SHIM = BIN_DIR / "libtestenv-podnet.so"
-REQUIRED = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 
 
 def binary(name: str) -> Path:

@@ -66,3 +66,39 @@ def test_pods_reach_each_other_by_dns_name_on_a_shared_port(
     ]
     for name in ("server-a", "server-b"):
         assert f"listening on ('{ips[name]}', 29500)" in kubectl("logs", name).stdout
+
+
+# torch's c10d store resolves names and binds the wildcard address from C++ (glibc), which
+# only the podnet shim (not a Python patch) can redirect.
+TCPSTORE = """
+import datetime, os, sys
+from torch.distributed import TCPStore
+me, peer = sys.argv[1], sys.argv[2]
+timeout = datetime.timedelta(seconds=30)
+server = TCPStore(me, 29500, None, True, timeout=timeout, wait_for_workers=False)
+TCPStore(peer, 29500, None, False, timeout=timeout).set('hello', os.environ['MY_IP'])
+print('got hello from', server.get('hello').decode(), flush=True)
+# Exit only once the peer is done with this pod's store.
+TCPStore(peer, 29500, None, False, timeout=timeout).set('done', '1')
+server.wait(['done'])
+"""
+
+
+def test_torch_tcp_stores_of_two_pods_share_a_port(node_agent: NodeAgent, kubectl: Kubectl, namespace: str) -> None:
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "job"},
+        "spec": {"clusterIP": "None", "selector": {"app": "job"}, "publishNotReadyAddresses": True},
+    }
+    env = [{"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    pods = []
+    names = ("rank-0", "rank-1")
+    for me, peer in (("rank-0", f"rank-1.job.{namespace}.svc"), ("rank-1", f"rank-0.job.{namespace}.svc")):
+        pod = python_pod(me, TCPSTORE, hostname=me, subdomain="job", metadata={"labels": {"app": "job"}})
+        pod["spec"]["containers"][0].update(args=[f"{me}.job", peer], env=env)
+        pods.append(pod)
+    apply(kubectl, service, *pods)
+    ips = {name: wait_phase(kubectl, name, "Succeeded", "Failed", timeout=90)["status"]["podIP"] for name in names}
+    assert kubectl("logs", "rank-0").stdout.strip() == f"got hello from {ips['rank-1']}"
+    assert kubectl("logs", "rank-1").stdout.strip() == f"got hello from {ips['rank-0']}"

@@ -70,7 +70,7 @@ def test_deleting_a_running_pod_stops_its_process(node_agent: NodeAgent, kubectl
     )
     apply(kubectl, pod)
     wait_phase(kubectl, "sleeper", "Running")
-    pid = int(eventually(lambda: (tmp_path / "pid").exists() and (tmp_path / "pid").read_text()))
+    pid = int(eventually(lambda: (tmp_path / "pid").read_text() if (tmp_path / "pid").exists() else None))
     assert _alive(pid)
     began = time.monotonic()
     kubectl("delete", "pod", "sleeper", "--wait=true", timeout=30)
