@@ -8,6 +8,7 @@ and kube-scheduler, with TLS, RBAC and signed service-account tokens.
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
 import shutil
 import ssl
@@ -229,6 +230,11 @@ class ControlPlane:
         if check and result.returncode != 0:
             raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
         return result
+
+    def kubectl_json(self, *args: str) -> dict[str, object]:
+        """`kubectl <args> -o json`, parsed."""
+        parsed: dict[str, object] = json.loads(self.kubectl(*args, "-o", "json").stdout)
+        return parsed
 
     def create_namespace(self, prefix: str = "t") -> str:
         """A new namespace with a random suffix, returned once its default ServiceAccount exists."""
