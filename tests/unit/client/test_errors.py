@@ -62,17 +62,24 @@ def test_a_taken_name_is_job_exists() -> None:
 
 
 def test_invalid_names_each_field_with_the_rule_message_alone() -> None:
+    sent = {"spec": {"nodes": 0, "trainer": {"precision": "bf17", "parallelism": {"tensorParallel": 3}}, "env": [{"name": "PET_X"}]}}
     causes = [
         {"reason": "FieldValueInvalid", "field": "spec.trainer.parallelism.tensorParallel",
-         "message": 'Invalid value: "object": 3 does not divide nodes x procsPerNode = 16'},
+         "message": "Invalid value: 3 does not divide nodes x procsPerNode = 16"},
+        {"reason": "FieldValueInvalid", "field": "spec.nodes",
+         "message": "Invalid value: 0: spec.nodes in body should be greater than or equal to 1"},
+        {"reason": "FieldValueInvalid", "field": "spec.env",
+         "message": 'Invalid value: "object": PET_* and LLMTRAIN_* are set by the operator'},
         {"reason": "FieldValueNotSupported", "field": "spec.trainer.precision",
          "message": 'Unsupported value: "bf17": supported values: "bf16", "fp16", "fp32"'},
     ]
     error = _status(422, "Invalid", 'LLMTrainingJob.llmtrain.dev "gpt" is invalid: [...]', {"name": "gpt", "causes": causes})
-    translated = from_api_exception(error, job=None, namespace="ml")
+    translated = from_api_exception(error, job=None, namespace="ml", sent=sent)
     assert isinstance(translated, JobRejected)
     assert str(translated).splitlines() == [
         "spec.trainer.parallelism.tensorParallel: 3 does not divide nodes x procsPerNode = 16",
+        "spec.nodes: spec.nodes in body should be greater than or equal to 1",
+        "spec.env: PET_* and LLMTRAIN_* are set by the operator",
         'spec.trainer.precision: Unsupported value: "bf17": supported values: "bf16", "fp16", "fp32"',
     ]
 

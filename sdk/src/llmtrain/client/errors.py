@@ -9,6 +9,7 @@ from "no permission".
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -99,20 +100,47 @@ def _status(error: ApiException) -> dict[str, Any]:
     return body if isinstance(body, dict) and body.get("kind") == "Status" else {}
 
 
-def _cause_message(message: str) -> str:
-    # The API server prefixes CEL rule messages with the value it checked; for a rule on
-    # an object that value is just "object", which says nothing to the user.
-    return message.removeprefix('Invalid value: "object": ')
+def _value_at(sent: Any, path: str) -> Any:
+    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        try:
+            sent = sent[int(index)] if index else sent[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return sent
 
 
-def rejected(status: dict[str, Any]) -> JobRejected:
-    """The violations of a 422 Invalid Status, named by field as the SDK names them."""
+def _go_value(value: Any) -> str:
+    # How the API server prints the bad value in "Invalid value: <value>: <detail>".
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value) if isinstance(value, (int, float)) else '"object"'
+
+
+def _cause_message(message: str, value: Any) -> str:
+    # The API server puts "Invalid value: " and the value checked (omitted by CEL rules
+    # with a fieldPath, "object" for rules on objects) before the rule's own message;
+    # without them the message is the one the SDK's validation gives.
+    for prefix in (f"Invalid value: {_go_value(value)}: ", 'Invalid value: "object": ', "Invalid value: "):
+        if message.startswith(prefix):
+            return message.removeprefix(prefix)
+    return message
+
+
+def rejected(status: dict[str, Any], sent: dict[str, Any] | None = None) -> JobRejected:
+    """The violations of a 422 Invalid Status for the object `sent`, worded as the SDK words them."""
     causes = (status.get("details") or {}).get("causes") or []
-    violations = [Violation(cause.get("field", ""), _cause_message(cause.get("message", ""))) for cause in causes]
+    violations = [
+        Violation(cause.get("field", ""), _cause_message(cause.get("message", ""), _value_at(sent, cause.get("field", ""))))
+        for cause in causes
+    ]
     return JobRejected(violations or [Violation("", status.get("message", "the API server refused the job"))])
 
 
-def from_api_exception(error: ApiException, *, job: str | None, namespace: str) -> Exception:
+def from_api_exception(
+    error: ApiException, *, job: str | None, namespace: str, sent: dict[str, Any] | None = None
+) -> Exception:
     """The client error for an API server answer, given the job the request was about."""
     status = _status(error)
     message = status.get("message") or str(error.reason or "").strip()
@@ -138,7 +166,7 @@ def from_api_exception(error: ApiException, *, job: str | None, namespace: str) 
     if error.status == 409 and status.get("reason") == "AlreadyExists":
         return JobExists(f"{message}.", "Pick another name, or delete the old job first with `llmtrain delete`.")
     if error.status == 422 and status.get("reason") == "Invalid":
-        return rejected(status)
+        return rejected(status, sent)
     return ApiError(f"The API server refused the request ({error.status}): {message}.")
 
 
@@ -152,12 +180,14 @@ def unreachable(server: str, error: Exception) -> ClusterUnreachable:
 
 
 @contextmanager
-def translated(server: str, namespace: str, job: str | None = None) -> Iterator[None]:
-    """Run API calls, turning Kubernetes client and connection errors into client errors."""
+def translated(
+    server: str, namespace: str, job: str | None = None, sent: dict[str, Any] | None = None
+) -> Iterator[None]:
+    """Run API calls about `job` (sending `sent`), turning Kubernetes client and connection errors into client errors."""
     try:
         yield
     except ApiException as error:
-        raise from_api_exception(error, job=job, namespace=namespace) from error
+        raise from_api_exception(error, job=job, namespace=namespace, sent=sent) from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
         raise unreachable(server, error) from error
 

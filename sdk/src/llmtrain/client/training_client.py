@@ -62,7 +62,7 @@ class TrainingClient:
         namespace = job.metadata.namespace or self.namespace
         body = job.to_wire()
         body["metadata"]["namespace"] = namespace
-        with translated(self.server, namespace):
+        with translated(self.server, namespace, sent=body):
             created = self._custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
         return LLMTrainingJob.from_dict(created)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from urllib3 import HTTPResponse
 
@@ -60,7 +61,7 @@ class Stopper:
                 self._response.close()
 
 
-def list_objects(call: ListCall, **selectors: str) -> tuple[list[dict[str, Any]], str]:
+def list_objects(call: ListCall, /, **selectors: str) -> tuple[list[dict[str, Any]], str]:
     """The objects a list call returns, as dictionaries, and the list's resourceVersion."""
     response = call(**selectors, _preload_content=False)
     listing = json.loads(response.data)
@@ -68,7 +69,7 @@ def list_objects(call: ListCall, **selectors: str) -> tuple[list[dict[str, Any]]
 
 
 def list_and_watch(
-    call: ListCall, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
+    call: ListCall, /, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
 ) -> Iterator[Event]:
     """Every object matching `selectors` now (SYNC), then every change, until `deadline` (time.monotonic)."""
     items, version = list_objects(call, **selectors)
@@ -78,63 +79,65 @@ def list_and_watch(
 
 
 def watch_from(
-    call: ListCall, version: str, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
+    call: ListCall, since: str, /, *, deadline: float | None = None, stopper: Stopper | None = None, **selectors: str
 ) -> Iterator[Event]:
-    """Every change after resourceVersion `version`; a SYNC of every object when that version has expired."""
+    """Every change after resourceVersion `since`; a SYNC of every object when that version has expired.
+
+    `call` and `since` are positional-only: the selectors of custom objects include `version`.
+    """
+    version: str | None = since
     stopper = stopper or Stopper()
     while not stopper.stopped and (deadline is None or time.monotonic() < deadline):
+        if version is None:
+            items, version = list_objects(call, **selectors)
+            for item in items:
+                yield Event("SYNC", item)
         seconds = WATCH_SECONDS
         if deadline is not None:
             seconds = max(1, min(WATCH_SECONDS, int(deadline - time.monotonic()) + 1))
-        expired = False
         try:
-            response = call(
-                **selectors,
-                watch=True,
-                resource_version=version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=seconds,
-                _request_timeout=seconds + 30,
-                _preload_content=False,
+            response = raw(
+                call(
+                    **selectors,
+                    watch=True,
+                    resource_version=version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=seconds,
+                    _request_timeout=seconds + 30,
+                    _preload_content=False,
+                )
             )
         except ApiException as error:
             if error.status != GONE:
                 raise
-            items, version = list_objects(call, **selectors)
-            for item in items:
-                yield Event("SYNC", item)
+            version = None
             continue
-        response = raw(response)
         stopper.attach(response)
         try:
             for line in lines(response):
                 if not line.strip():
                     continue
-                raw = json.loads(line)
-                obj = raw["object"]
-                if raw["type"] == "ERROR":
+                change = json.loads(line)
+                obj = change["object"]
+                if change["type"] == "ERROR":
                     if obj.get("code") != GONE:
                         raise ApiException(status=obj.get("code"), reason=obj.get("message"), body=json.dumps(obj))
-                    expired = True
+                    version = None
                     break
                 version = str(obj["metadata"]["resourceVersion"])
-                if raw["type"] != "BOOKMARK":
-                    yield Event(raw["type"], obj)
+                if change["type"] != "BOOKMARK":
+                    yield Event(change["type"], obj)
                 if deadline is not None and time.monotonic() >= deadline:
                     return
-        except Exception:
-            if stopper.stopped:
-                return
-            raise
+        except (urllib3.exceptions.HTTPError, OSError):
+            # stop() closes the answer under the reader; anything else is a real failure.
+            if not stopper.stopped:
+                raise
         finally:
             response.release_conn()
-        if expired:
-            items, version = list_objects(call, **selectors)
-            for item in items:
-                yield Event("SYNC", item)
 
 
-def wait_until_gone(call: ListCall, *, deadline: float | None = None, **selectors: str) -> bool:
+def wait_until_gone(call: ListCall, /, *, deadline: float | None = None, **selectors: str) -> bool:
     """Wait until no object matches `selectors`; False when `deadline` came first."""
     items, version = list_objects(call, **selectors)
     remaining = {str(item["metadata"]["uid"]) for item in items}
