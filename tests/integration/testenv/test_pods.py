@@ -141,6 +141,7 @@ def test_restart_policy_on_failure_restarts(node_agent: NodeAgent, kubectl: Kube
         "import os, sys\n"
         "n = len(os.listdir('/data'))\n"
         "open(f'/data/run-{n}', 'w').close()\n"
+        "print('run', n)\n"
         "sys.exit(0 if n == 1 else 1)"
     )
     pod = python_pod(
@@ -154,6 +155,8 @@ def test_restart_policy_on_failure_restarts(node_agent: NodeAgent, kubectl: Kube
     status = wait_phase(kubectl, "flaky", "Succeeded", timeout=30)["status"]["containerStatuses"][0]
     assert status["restartCount"] == 1
     assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert kubectl("logs", "flaky").stdout.strip() == "run 1"
+    assert kubectl("logs", "flaky", "--previous").stdout.strip() == "run 0"
 
 
 def _alive(pid: int) -> bool:
