@@ -27,6 +27,23 @@ DEFAULT_NAMESPACE = "llmtrain-system"
 
 Obj = dict[str, Any]
 
+# What the operator does, and nothing more: (apiGroup, resource) -> verbs. The chart's rules
+# must be exactly these (plus PEERING_VERBS on the kopf peering resource with replicas > 1);
+# the chart tests compare both ways, so a missing verb and an extra one both fail.
+OPERATOR_CONTRACT: dict[tuple[str, str], frozenset[str]] = {
+    ("llmtrain.dev", "llmtrainingjobs"): frozenset({"get", "list", "watch", "patch", "delete"}),
+    ("llmtrain.dev", "llmtrainingjobs/status"): frozenset({"get", "patch"}),
+    ("llmtrain.dev", "llmtrainingjobs/finalizers"): frozenset({"update"}),
+    ("", "pods"): frozenset({"get", "list", "watch", "create", "delete"}),
+    ("", "services"): frozenset({"get", "create"}),
+    ("", "configmaps"): frozenset({"get", "create", "patch"}),
+    ("", "events"): frozenset({"create", "patch"}),
+    ("events.k8s.io", "events"): frozenset({"create", "patch"}),
+    ("scheduling.x-k8s.io", "podgroups"): frozenset({"get", "create"}),
+    ("scheduling.volcano.sh", "podgroups"): frozenset({"get", "create"}),
+}
+PEERING_VERBS = frozenset({"get", "list", "watch", "patch"})
+
 
 def helm_binary() -> Path:
     """The helm binary of bin/ (built by `make testenv` when missing)."""
@@ -150,6 +167,15 @@ def operator_rbac_objects(
 def service_account_name(release: str = DEFAULT_RELEASE) -> str:
     """The name `operator_rbac_objects` gives the operator's ServiceAccount."""
     return f"{release}-operator"
+
+
+def contract_triples(peering: str | None = None) -> set[tuple[str, str, str]]:
+    """OPERATOR_CONTRACT as (apiGroup, resource, verb) triples, plus the verbs on the kopf
+    peering resource `peering` ("clusterkopfpeerings" or "kopfpeerings") when given."""
+    triples = {(group, resource, verb) for (group, resource), verbs in OPERATOR_CONTRACT.items() for verb in verbs}
+    if peering is not None:
+        triples |= {("kopf.dev", peering, verb) for verb in PEERING_VERBS}
+    return triples
 
 
 def rule_set(rules: Iterable[Obj]) -> set[tuple[str, str, str]]:

@@ -16,6 +16,7 @@ from chart_rbac import (
     DEFAULT_RELEASE,
     INSTALL_MANIFEST,
     Obj,
+    contract_triples,
     find,
     helm,
     operator_rbac_objects,
@@ -29,27 +30,6 @@ from testenv.paths import REPO_ROOT
 
 CI_VALUES = sorted((CHART_DIR / "ci").glob("*.yaml"))
 VERSION = (REPO_ROOT / "VERSION").read_text().strip()
-
-# What the operator does, and nothing more (the contract of issue 7). A verb missing here
-# and present in the chart, or the other way round, fails `test_rules_are_exactly_*`.
-OPERATOR_VERBS: dict[tuple[str, str], set[str]] = {
-    ("llmtrain.dev", "llmtrainingjobs"): {"get", "list", "watch", "patch", "delete"},
-    ("llmtrain.dev", "llmtrainingjobs/status"): {"get", "patch"},
-    ("llmtrain.dev", "llmtrainingjobs/finalizers"): {"update"},
-    ("", "pods"): {"get", "list", "watch", "create", "delete"},
-    ("", "services"): {"get", "create"},
-    ("", "configmaps"): {"get", "create", "patch"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-    ("scheduling.x-k8s.io", "podgroups"): {"get", "create"},
-    ("scheduling.volcano.sh", "podgroups"): {"get", "create"},
-}
-PEERING_VERBS = {"get", "list", "watch", "patch"}
-
-
-def triples(verbs: dict[tuple[str, str], set[str]]) -> set[tuple[str, str, str]]:
-    return {(group, resource, verb) for (group, resource), vs in verbs.items() for verb in vs}
-
 
 def deployment(objects: list[Obj]) -> Obj:
     (found,) = find(objects, "Deployment")
@@ -117,7 +97,7 @@ def test_default_install_is_cluster_wide_with_exactly_the_operator_rules() -> No
     (role,) = find(objects, "ClusterRole")
     (binding,) = find(objects, "ClusterRoleBinding")
     assert not find(objects, "Role") and not find(objects, "RoleBinding")
-    assert rule_set(role["rules"]) == triples(OPERATOR_VERBS)
+    assert rule_set(role["rules"]) == contract_triples()
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"],
     }  # fmt: skip
@@ -131,9 +111,7 @@ def test_default_install_is_cluster_wide_with_exactly_the_operator_rules() -> No
 @pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda p: p.name if p else "defaults")
 def test_no_rule_grants_secrets_wildcards_or_write_access_beyond_the_contract(values: Path | None) -> None:
     objects = render(values_files=[values] if values else [])
-    allowed = triples(OPERATOR_VERBS) | {
-        ("kopf.dev", resource, verb) for resource in ("clusterkopfpeerings", "kopfpeerings") for verb in PEERING_VERBS
-    }
+    allowed = contract_triples("clusterkopfpeerings") | contract_triples("kopfpeerings")
     roles = find(objects, "ClusterRole") + find(objects, "Role")
     assert roles
     for role in roles:
@@ -150,7 +128,7 @@ def test_namespaced_install_has_a_role_per_namespace_and_nothing_cluster_wide() 
     for namespace in ("team-a", "team-b"):
         (role,) = find(objects, "Role", namespace=namespace)
         (binding,) = find(objects, "RoleBinding", namespace=namespace)
-        assert rule_set(role["rules"]) == triples(OPERATOR_VERBS)
+        assert rule_set(role["rules"]) == contract_triples()
         assert binding["roleRef"]["kind"] == "Role" and binding["roleRef"]["name"] == role["metadata"]["name"]
         assert binding["subjects"][0]["namespace"] == DEFAULT_NAMESPACE
     assert len(find(objects, "Role")) == 2
@@ -166,11 +144,10 @@ def test_rbac_create_false_renders_no_rbac_and_a_missing_service_account_name_is
 
 
 def test_operator_rules_helper_returns_the_chart_rules() -> None:
-    assert rule_set(operator_rules()) == triples(OPERATOR_VERBS)
-    assert rule_set(operator_rules(watch_namespaces=["a"])) == triples(OPERATOR_VERBS)
-    assert rule_set(operator_rules(replicas=2)) == triples(OPERATOR_VERBS) | {
-        ("kopf.dev", "clusterkopfpeerings", verb) for verb in PEERING_VERBS
-    }
+    assert rule_set(operator_rules()) == contract_triples()
+    assert rule_set(operator_rules(watch_namespaces=["a"])) == contract_triples()
+    assert rule_set(operator_rules(replicas=2)) == contract_triples("clusterkopfpeerings")
+    assert rule_set(operator_rules(replicas=2, watch_namespaces=["a"])) == contract_triples("kopfpeerings")
     objects = operator_rbac_objects("ns-1")
     assert kinds(objects) == ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
     (sa,) = find(objects, "ServiceAccount")
@@ -211,9 +188,7 @@ def test_ha_scenario_peers_through_a_cluster_peering_with_priority_and_a_budget(
     assert pdb["spec"]["minAvailable"] == 2 and "maxUnavailable" not in pdb["spec"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
     (role,) = find(objects, "ClusterRole")
-    assert rule_set(role["rules"]) - triples(OPERATOR_VERBS) == {
-        ("kopf.dev", "clusterkopfpeerings", verb) for verb in PEERING_VERBS
-    }
+    assert rule_set(role["rules"]) == contract_triples("clusterkopfpeerings")
 
 
 def test_ha_namespaced_uses_a_namespaced_peering_in_each_watched_namespace() -> None:
@@ -232,7 +207,8 @@ def test_existing_priority_class_and_peering_crd_owned_elsewhere() -> None:
     objects = render({"replicas": 2, "priorityClassName": "ops-critical", "peering": {"createCRD": False}})
     assert deployment(objects)["spec"]["template"]["spec"]["priorityClassName"] == "ops-critical"
     assert not find(objects, "PriorityClass") and not find(objects, "CustomResourceDefinition")
-    assert find(objects, "ClusterKopfPeering")
+    (peering,) = find(objects, "ClusterKopfPeering")
+    assert "helm.sh/hook" not in peering["metadata"].get("annotations", {}), "an ordinary release object"
 
 
 def test_pdb_defaults_to_max_unavailable_one() -> None:
