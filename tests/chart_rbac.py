@@ -4,8 +4,9 @@ The chart is the single source of the operator's RBAC: tests that run the operat
 `operator_rules` or `operator_rbac_objects` and apply exactly what the chart installs, so a
 verb the operator needs and the chart lacks fails them.
 
-    from chart_rbac import operator_rbac_objects
+    from chart_rbac import SERVICE_ACCOUNT, operator_rbac_objects
     apply(kubectl, *operator_rbac_objects(namespace))   # ServiceAccount, ClusterRole, binding
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, SERVICE_ACCOUNT, create=False)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ CHART_DIR = REPO_ROOT / "charts" / "llmtrain-operator"
 INSTALL_MANIFEST = REPO_ROOT / "manifests" / "install.yaml"
 DEFAULT_RELEASE = "llmtrain-operator"
 DEFAULT_NAMESPACE = "llmtrain-system"
+# The ServiceAccount of `operator_rbac_objects` (the chart's default name).
+SERVICE_ACCOUNT = "llmtrain-operator"
 
 Obj = dict[str, Any]
 
@@ -142,31 +145,26 @@ def operator_rules(
 
 
 def operator_rbac_objects(
-    namespace: str,
-    *,
-    watch_namespaces: Sequence[str] = (),
-    replicas: int = 1,
-    release: str = DEFAULT_RELEASE,
+    namespace: str, *, watch_namespaces: Sequence[str] = (), replicas: int = 1
 ) -> list[Obj]:
-    """The chart's ServiceAccount, (Cluster)Role(s) and binding(s) for an operator running in
-    `namespace`, ready for `kubectl apply`. The ServiceAccount is `service_account_name(release)`.
+    """The chart's ServiceAccount `SERVICE_ACCOUNT` in `namespace` and its (Cluster)Role(s)
+    and binding(s), ready for `kubectl apply`: what the operator runs under when installed.
 
-    Cluster-scoped names carry the namespace (`<release>-<namespace>`), so tests in
-    different namespaces do not overwrite each other's ClusterRole."""
-    objects = render(
+    The ClusterRole and ClusterRoleBinding are named `llmtrain-operator-<namespace>`, so
+    tests in different namespaces do not overwrite each other's. Pass `watch_namespaces` for
+    a Role and RoleBinding in each of them instead, `replicas > 1` for the peering rule."""
+    return render(
         {"watchNamespaces": list(watch_namespaces), "replicas": replicas,
-         "fullnameOverride": f"{release}-{namespace}"[:63].rstrip("-"),
-         "serviceAccount": {"name": service_account_name(release)}},
-        release=release,
+         "fullnameOverride": f"{DEFAULT_RELEASE}-{namespace}"[:63].rstrip("-"),
+         "serviceAccount": {"name": SERVICE_ACCOUNT}},
         namespace=namespace,
         extra_args=["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
     )  # fmt: skip
-    return objects
 
 
-def service_account_name(release: str = DEFAULT_RELEASE) -> str:
-    """The name `operator_rbac_objects` gives the operator's ServiceAccount."""
-    return f"{release}-operator"
+def service_account_name() -> str:
+    """The name of the ServiceAccount `operator_rbac_objects` creates (`SERVICE_ACCOUNT`)."""
+    return SERVICE_ACCOUNT
 
 
 def contract_triples(peering: str | None = None) -> set[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from chart_rbac import (
     DEFAULT_NAMESPACE,
     DEFAULT_RELEASE,
     INSTALL_MANIFEST,
+    SERVICE_ACCOUNT,
     Obj,
     contract_triples,
     find,
@@ -150,11 +151,16 @@ def test_operator_rules_helper_returns_the_chart_rules() -> None:
     assert rule_set(operator_rules(replicas=2, watch_namespaces=["a"])) == contract_triples("kopfpeerings")
     objects = operator_rbac_objects("ns-1")
     assert kinds(objects) == ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
-    (sa,) = find(objects, "ServiceAccount")
-    assert sa["metadata"]["namespace"] == "ns-1"
-    (binding,) = find(objects, "ClusterRoleBinding")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": "ns-1"}]
-    assert "ns-1" in binding["metadata"]["name"]
+    (sa,) = find(objects, "ServiceAccount", name=SERVICE_ACCOUNT, namespace="ns-1")
+    (role,) = find(objects, "ClusterRole", name="llmtrain-operator-ns-1")
+    assert rule_set(role["rules"]) == contract_triples()
+    (binding,) = find(objects, "ClusterRoleBinding", name="llmtrain-operator-ns-1")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": "ns-1"}]
+    namespaced = operator_rbac_objects("ns-1", watch_namespaces=["ns-2"], replicas=2)
+    assert kinds(namespaced) == ["Role", "RoleBinding", "ServiceAccount"]
+    (role,) = find(namespaced, "Role", namespace="ns-2")
+    assert rule_set(role["rules"]) == contract_triples("kopfpeerings")
 
 
 # --- replicas, peering, priority, disruption budget ------------------------------------------
