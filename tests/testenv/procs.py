@@ -13,12 +13,14 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+PR_SET_PDEATHSIG = 1
+# Looked up once here: between fork and exec a child may only call what needs no locks.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def _die_with_parent() -> None:
     # Children of a crashed or SIGKILLed test run must not outlive it.
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(

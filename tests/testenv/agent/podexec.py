@@ -2,7 +2,8 @@
 
 In a private mount namespace it bind-mounts the pod's volumes at their mount paths, changes
 to the working directory and execs the container's command, so the process keeps this
-process's pid (and its process group, which the agent signals). Without the privilege for
+process's pid (and its process group, which the agent signals). It runs with `python -I`
+and imports only the standard library. Without the privilege for
 a mount namespace it tries a user namespace too (unprivileged users on most distributions).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -50,6 +53,11 @@ def _mount(source: str, target: str, read_only: bool) -> None:
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
+    # The container dies with the agent thread that started it; set here rather than
+    # between fork and exec, where the agent's other threads may hold locks.
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL), "prctl")
+    if os.getppid() != spec["agent_pid"]:
+        sys.exit(137)
     try:
         if spec["mounts"]:
             _enter_mount_namespace()

@@ -69,8 +69,12 @@ class ProcessPod(threading.Thread):
         if pod["metadata"].get("deletionTimestamp"):
             self.deleting.set()
 
+    @property
+    def host_network(self) -> bool:
+        return bool(self.pod["spec"].get("hostNetwork"))
+
     def run(self) -> None:
-        self.address = self.rt.addresses.take()
+        self.address = self.rt.config.host if self.host_network else self.rt.addresses.take()
         key = self.pod["metadata"]["uid"]
         try:
             self._run()
@@ -85,7 +89,8 @@ class ProcessPod(threading.Thread):
                 log = self.rt.logs.get(self._log_key(c))
                 if log is not None:
                     log.running = False
-            self.rt.addresses.give_back(self.address)
+            if not self.host_network:
+                self.rt.addresses.give_back(self.address)
 
     def _ref(self) -> str:
         return f"{self.pod['metadata']['namespace']}/{self.pod['metadata']['name']}"
@@ -215,15 +220,13 @@ class ProcessPod(threading.Thread):
             log_path, previous.current if previous is not None and previous.current != log_path else None
         )
         launch = self.dir / f"{container.name}.launch.json"
-        launch.write_text(
-            json.dumps({"argv": argv, "cwd": cwd, "mounts": [[str(m.source), m.target, m.read_only] for m in mounts]})
-        )
+        mount_list = [[str(m.source), m.target, m.read_only] for m in mounts]
+        launch.write_text(json.dumps({"argv": argv, "cwd": cwd, "mounts": mount_list, "agent_pid": os.getpid()}))
         if not argv:
             container.status.finish(128, "StartError", "no command specified (images are not run)")
             return False
         container.proc = procs.spawn(
-            # The worker thread outlives its pod's processes, so they may die with it.
-            [sys.executable, "-I", podexec.__file__, launch], log_path, env=env, die_with_parent=True
+            [sys.executable, "-I", podexec.__file__, launch], log_path, env=env, die_with_parent=False
         )
         container.killed_by_agent = False
         uid = self.pod["metadata"]["uid"]
@@ -297,8 +300,7 @@ class ProcessPod(threading.Thread):
             "KUBERNETES_SERVICE_HOST": cfg.api_host,
             "KUBERNETES_SERVICE_PORT": str(cfg.api_port),
             "LD_PRELOAD": str(cfg.shim),
-            "TESTENV_POD_IP": self.address,
-            "TESTENV_HOSTNAME": hostname,
+            **({} if self.host_network else {"TESTENV_POD_IP": self.address, "TESTENV_HOSTNAME": hostname}),
             "TESTENV_HOSTS": str(self.rt.hosts.path),
             "TESTENV_SEARCH": f"{namespace}.svc.cluster.local svc.cluster.local cluster.local",
         }
