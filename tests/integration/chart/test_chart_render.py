@@ -20,6 +20,7 @@ from chart_rbac import (
     contract_triples,
     find,
     helm,
+    helm_binary,
     operator_rbac_objects,
     operator_rules,
     render,
@@ -430,6 +431,7 @@ def test_install_manifest_is_the_chart_rendered_with_defaults() -> None:
 
 def test_make_manifests_reproduces_the_committed_file(tmp_path: Path) -> None:
     out = tmp_path / "install.yaml"
+    helm_binary()  # built by `make testenv` when missing; chart.mk alone has no rule for it
     subprocess.run(
         ["make", "-s", "-f", "charts/chart.mk", "manifests", f"INSTALL_MANIFEST={out}"],
         cwd=REPO_ROOT, check=True, capture_output=True, text=True,
