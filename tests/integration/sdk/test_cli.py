@@ -1,0 +1,86 @@
+"""The `llmtrain` command driven as a user drives it: a shell, a kubeconfig, pipes and exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from integration.sdk.jobs import TINY_ARGS, python_job
+from testenv.controlplane import ControlPlane
+
+from llmtrain.cli.exitcodes import Exit
+
+LLMTRAIN = Path(sys.executable).parent / "llmtrain"
+
+
+def _run(kubeconfig: Path, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{LLMTRAIN.parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
+    running_operator: object, user_kubeconfig: Path, tiny_data: str
+) -> None:
+    generate = " ".join(["llmtrain", "generate", "pretrain", "tiny-cli", "--label", "suite=cli", *TINY_ARGS])
+    submitted = _run(user_kubeconfig, f"{generate} | llmtrain submit - --wait --timeout 5m")
+    assert submitted.returncode == Exit.OK, submitted.stderr
+    assert submitted.stdout.startswith("llmtrainingjob/tiny-cli created\n")
+    assert "llmtrainingjob/tiny-cli Succeeded" in submitted.stdout
+    assert "step 12/12" in submitted.stdout
+    assert "tiny-cli: Running" in submitted.stderr
+    assert "━" in submitted.stderr and "step 12/12" in submitted.stderr
+
+    listed = _run(user_kubeconfig, "llmtrain list -l suite=cli")
+    assert listed.returncode == Exit.OK, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["NAME", "PHASE", "NODES", "STEP", "LOSS", "AGE"]
+    assert row.split()[:4] == ["tiny-cli", "Succeeded", row.split()[2], "12/12"]
+    assert _run(user_kubeconfig, "llmtrain list -l suite=other").stdout == ""
+
+    described = _run(user_kubeconfig, "llmtrain describe tiny-cli")
+    assert described.returncode == Exit.OK, described.stderr
+    for expected in ("Gang:", "2 nodes x 1 processes = world size 2", "preset test", "Conditions:", "Succeeded", "Events:"):
+        assert expected in described.stdout
+
+    logs = _run(user_kubeconfig, "llmtrain logs tiny-cli --rank 1")
+    assert logs.returncode == Exit.OK, logs.stderr
+    assert logs.stdout and all(line.startswith("[rank 1] ") for line in logs.stdout.splitlines())
+
+    assert _run(user_kubeconfig, "llmtrain delete tiny-cli --wait --timeout 2m").returncode == Exit.OK
+    gone = _run(user_kubeconfig, "llmtrain get tiny-cli")
+    assert gone.returncode == Exit.NOT_FOUND
+    assert gone.stderr.startswith('error: Job "tiny-cli" not found in namespace')
+
+
+def test_a_failing_job_exits_1_with_the_failing_rank(running_operator: object, user_kubeconfig: Path) -> None:
+    code = "import os, sys; sys.exit(5 if os.environ['GROUP_RANK'] == '1' else 0)"
+    job = python_job("crash-cli", code)
+    submitted = _run(user_kubeconfig, f"llmtrain submit - --wait --timeout 3m <<'EOF'\n{job.to_yaml()}EOF")
+    assert submitted.returncode == Exit.JOB_FAILED, submitted.stderr
+    assert "error: Job crash-cli failed:" in submitted.stderr
+    assert "rank 1 (crash-cli-node-1), exit code" in submitted.stderr
+    assert "Traceback" not in submitted.stderr
+
+    waited = _run(user_kubeconfig, "llmtrain wait crash-cli")
+    assert waited.returncode == Exit.JOB_FAILED
+    assert "rank 1 (crash-cli-node-1)" in waited.stderr
+
+
+def test_waiting_past_the_timeout_exits_5(running_operator: object, user_kubeconfig: Path) -> None:
+    job = python_job("sleeper", "import time; time.sleep(600)", nodes=1)
+    job.spec.run_policy.suspend = True
+    created = _run(user_kubeconfig, f"llmtrain submit - <<'EOF'\n{job.to_yaml()}EOF")
+    assert created.returncode == Exit.OK, created.stderr
+    waited = _run(user_kubeconfig, "llmtrain wait sleeper --for Succeeded --timeout 2s")
+    assert waited.returncode == Exit.TIMEOUT
+    assert "error: Job sleeper did not reach Succeeded within 2s (phase: Suspended)." in waited.stderr.splitlines()
+
+
+def test_a_user_without_rights_gets_exit_4(running_operator: object, control_plane: ControlPlane, namespace: str) -> None:
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, "viewer-of-nothing")
+    denied = _run(kubeconfig, "llmtrain list")
+    assert denied.returncode == Exit.CLUSTER
+    assert denied.stderr.startswith("error: Permission denied:")
+    assert "Role" in denied.stderr
