@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,16 +82,25 @@ class ProcessPod(threading.Thread):
         except Exception as e:  # noqa: BLE001 - one pod's failure must not stop the agent
             print(f"pod {self._ref()}: {e!r}", flush=True)
             self._kill_all(grace=0)
+            self.phase = "Failed"
+            self._write_status()
+            self._await_deletion()
         finally:
             self.rt.hosts.remove(key)
             for c in self.init + self.main:
                 self.rt.mountpoints.release(c.held)
                 c.held = []
                 log = self.rt.logs.get(self._log_key(c))
-                if log is not None:
+                # A new pod of the same name may own the entry by now.
+                if log is not None and log.current.is_relative_to(self.dir):
                     log.running = False
+                    if self.deleting.is_set() and not self.rt.stop.is_set():
+                        self.rt.logs.pop(self._log_key(c), None)
             if not self.host_network:
                 self.rt.addresses.give_back(self.address)
+            if self.deleting.is_set() and not self.rt.stop.is_set():
+                # Like the kubelet: a deleted pod's logs and emptyDirs go with it.
+                shutil.rmtree(self.dir, ignore_errors=True)
 
     def _ref(self) -> str:
         return f"{self.pod['metadata']['namespace']}/{self.pod['metadata']['name']}"
@@ -111,6 +121,10 @@ class ProcessPod(threading.Thread):
             self.phase = "Running"
             self._run_main()
         self._write_status()
+        self._await_deletion()
+
+    def _await_deletion(self) -> None:
+        """Keep the finished pod until it is deleted, then remove the object."""
         while not self.deleting.wait(0.5):
             if self.rt.stop.is_set():
                 return
