@@ -122,3 +122,14 @@ def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: i
         raise AssertionError(f"the run ended before step {after_step}: {''.join(lines)[-3000:]}")
     rest, _ = process.communicate(timeout=120)
     return Run(run_dir, process.returncode, "".join(lines) + rest)
+
+
+def word_tokenizer(path: Path, words: list[str]) -> Path:
+    """A word-level tokenizer.json over `words`, trained in code."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator([" ".join(words)], trainer=trainers.WordLevelTrainer(special_tokens=["<unk>", "</s>"]))
+    tokenizer.save(str(path))
+    return path

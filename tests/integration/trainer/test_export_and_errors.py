@@ -38,7 +38,7 @@ def test_exported_model_gives_the_trainers_logits(single_run: Run) -> None:
 def run_with(tmp_path: Path, config: object, nproc: int = 1) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    return subprocess.run(torchrun_command(path, nproc), env=trainer_env(), capture_output=True, text=True, timeout=120)
+    return subprocess.run(torchrun_command(path, nproc), env=trainer_env(), capture_output=True, text=True, timeout=300)
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -50,14 +50,14 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_invalid_config_is_refused_with_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "missing.json")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=300,
     )
     assert done.returncode != 0 and "cannot read config" in error_line(done)
 
     (tmp_path / "bad.json").write_text(json.dumps({"model": {"preset": "test", "path": "/m"}, "data": {"paths": []},
                                                    "optimizer": {"lr": -1}}))
     done = subprocess.run([sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "bad.json")],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=300)
     line = error_line(done)
     assert done.returncode != 0
     assert "model: " in line and "set exactly one of preset" in line

@@ -71,7 +71,8 @@ def train_batches(
     order = GlobalOrder(len(split.train), seed)
     sampler = RankBatches(order, start, micro_batch, accumulation, dp_rank, dp_size)
     loader: DataLoader[Sample] = DataLoader(
-        split.train,  # type: ignore[arg-type]  # any map-style dataset will do batch_sampler=sampler, num_workers=config.num_workers, pin_memory=pin_memory,
+        split.train,  # type: ignore[arg-type]  # any map-style dataset will do
+        batch_sampler=sampler, num_workers=config.num_workers, pin_memory=pin_memory,
         persistent_workers=config.num_workers > 0,
     )
     return iter(loader)
