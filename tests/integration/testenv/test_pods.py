@@ -26,6 +26,8 @@ def test_exit_code_is_reported(node_agent: NodeAgent, kubectl: Kubectl) -> None:
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 3
     assert terminated["reason"] == "Error"
+    ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PodCompleted")
     assert pod["spec"]["nodeName"] in node_agent.node_names()
 
 

@@ -85,11 +85,13 @@ def conditions(pod: Obj, initialized: bool, containers: list[ContainerState], sa
     ready = bool(containers) and all(c.running for c in containers)
     not_ready = [c.name for c in containers if not c.running]
     message = f"containers with unready status: [{' '.join(not_ready)}]" if not_ready else ""
+    completed = bool(containers) and all(c.terminated for c in containers)
+    reason = "" if ready else "PodCompleted" if completed else "ContainersNotReady"
     fresh = [
         condition("PodReadyToStartContainers", sandbox),
         condition("Initialized", initialized, "" if initialized else "ContainersNotInitialized"),
-        condition("Ready", ready, "" if ready else "ContainersNotReady", message),
-        condition("ContainersReady", ready, "" if ready else "ContainersNotReady", message),
+        condition("Ready", ready, reason, "" if completed else message),
+        condition("ContainersReady", ready, reason, "" if completed else message),
     ]
     result = [previous["PodScheduled"]] if "PodScheduled" in previous else []
     for c in fresh:
