@@ -146,6 +146,8 @@ class Trainer:
         step, path = latest
         self.checkpointer.load(path, self.checkpoint_state())
         self.checkpoint_step = step
+        if self.exporter is not None:
+            self.exporter.checkpoint_step.set(step)
         log.info("resumed from %s at step %d (%d samples consumed)", path, self.progress.step,
                  self.progress.consumed_samples)
 
