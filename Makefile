@@ -12,7 +12,7 @@ PACKAGE_FILES := sdk/pyproject.toml operator/pyproject.toml trainer_image/pyproj
 PYTEST_ARGS ?=
 CRD_FILES := manifests/crd.yaml charts/llmtrain-operator/crds/llmtrainingjobs.yaml
 
-.PHONY: help install test unit crd check-crd lint typecheck clean
+.PHONY: help install test unit crd typecheck clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,8 +35,9 @@ test: install testenv ## install everything, build the control plane binaries, r
 unit: install ## run only the unit tests (no control plane)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-crd: install ## regenerate manifests/crd.yaml and the chart's CRD from the SDK models
+crd: install ## regenerate manifests/crd.yaml, the chart's CRD and manifests/install.yaml from the SDK models
 	$(PY) -m llmtrain.api.crd --write $(CRD_FILES)
+	$(MAKE) --no-print-directory manifests
 
 typecheck: install ## mypy --strict over the three packages
 	$(PY) -m mypy sdk/src operator/src trainer_image/src
@@ -45,3 +46,4 @@ clean: ## remove the virtual environment and caches (keeps bin/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache
 
 include tests/testenv/testenv.mk
+include charts/chart.mk

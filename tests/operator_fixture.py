@@ -35,9 +35,15 @@ _RUNNING: list[RunningOperator] = []
 def install_crd(control_plane: ControlPlane) -> None:
     """Apply the generated CRD and wait until the API server serves it."""
     control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/llmtrainingjobs.llmtrain.dev"
-    )
+
+    def established() -> bool:
+        result = control_plane.kubectl(
+            "get", "customresourcedefinition", "llmtrainingjobs.llmtrain.dev",
+            "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False,
+        )  # fmt: skip
+        return result.stdout.strip() == "True"
+
+    wait_until(established, timeout=60, what="the LLMTrainingJob CRD to be established")
 
 
 class RunningOperator:

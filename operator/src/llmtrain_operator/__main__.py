@@ -14,6 +14,9 @@ def main() -> None:
     """Run kopf until SIGTERM; it finishes the handlers in flight before it exits."""
     settings = OperatorSettings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        # kopf logs every handler call; the reconciler logs what it changes.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         standalone=not settings.peering,
         peering_name=settings.peering or None,

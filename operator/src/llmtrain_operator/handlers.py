@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
@@ -15,7 +16,6 @@ from llmtrain.api.job import GROUP, PLURAL, VERSION
 from prometheus_client import start_http_server
 
 from llmtrain_operator import names
-from llmtrain_operator.decide import JobEvent
 from llmtrain_operator.kube import KubeApi
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView
@@ -28,8 +28,19 @@ RESYNC_CONCURRENCY = 8
 """Jobs reconciled at once by the resync loop: scraping a slow rank 0 must not stall the rest."""
 
 
-def _post_event(body: dict[str, Any], event: JobEvent) -> None:
-    kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+@dataclass
+class Runtime:
+    """What every handler and the resync loop share.
+
+    kopf hands each object's handlers a shallow copy of the memo, so state written
+    there by one handler would never reach the others; this object is shared by reference.
+    """
+
+    settings: OperatorSettings
+    metrics: OperatorMetrics
+    reconciler: Reconciler
+    pods_index: kopf.Index[tuple[str, str], PodView] | None = None
+    resync: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 def _load_kube_config() -> client.ApiClient:
@@ -44,24 +55,26 @@ def _load_kube_config() -> client.ApiClient:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Read settings, start the metrics server and the resync loop."""
     operator_settings = OperatorSettings.from_env()
-    settings.posting.level = logging.INFO
+    # The operator knows its resources; scanning CRDs and namespaces would need RBAC it does not otherwise use.
+    settings.scanning.disabled = True
+    settings.posting.enabled = False
     settings.execution.max_workers = 32
     metrics = OperatorMetrics()
     start_http_server(operator_settings.metrics_port, registry=metrics.registry)
-    memo.settings = operator_settings
-    memo.metrics = metrics
-    memo.reconciler = Reconciler(KubeApi(_load_kube_config()), operator_settings, metrics, _post_event)
-    memo.pods_index = None
-    memo.resync = asyncio.create_task(_resync_forever(memo))
+    runtime = Runtime(operator_settings, metrics, Reconciler(KubeApi(_load_kube_config()), operator_settings, metrics))
+    runtime.resync = asyncio.create_task(_resync_forever(runtime))
+    memo.runtime = runtime
     logger.info("llmtrain operator started: %s", operator_settings)
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     """Stop the resync loop; kopf stops the watches."""
-    memo.resync.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await memo.resync
+    runtime: Runtime = memo.runtime
+    if runtime.resync is not None:
+        runtime.resync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.resync
 
 
 @kopf.index("pods", labels=POD_SELECTOR)
@@ -74,10 +87,10 @@ def _pods(index: kopf.Index[tuple[str, str], PodView], namespace: str, name: str
     return list(index.get((namespace, name), ()))
 
 
-async def _reconcile(memo: kopf.Memo, namespace: str, name: str, read_metrics: bool) -> str | None:
-    index = memo.pods_index
+async def _reconcile(runtime: Runtime, namespace: str, name: str, read_metrics: bool) -> str | None:
+    index = runtime.pods_index
     pods = _pods(index, namespace, name) if index is not None else []
-    phase: str | None = await asyncio.to_thread(memo.reconciler.reconcile, namespace, name, pods, read_metrics)
+    phase: str | None = await asyncio.to_thread(runtime.reconciler.reconcile, namespace, name, pods, read_metrics)
     return phase
 
 
@@ -86,8 +99,9 @@ async def pod_changed(
     namespace: str, labels: dict[str, str], memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
 ) -> None:
     """A training pod changed: its job may need to act."""
-    memo.pods_index = pods_by_job
-    await _reconcile(memo, namespace, labels[names.JOB_NAME], read_metrics=False)
+    runtime: Runtime = memo.runtime
+    runtime.pods_index = pods_by_job
+    await _reconcile(runtime, namespace, labels[names.JOB_NAME], read_metrics=False)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -95,32 +109,37 @@ async def job_changed(
     type: str, namespace: str, name: str, memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
 ) -> None:
     """A job was created, changed or deleted."""
-    memo.pods_index = pods_by_job
+    runtime: Runtime = memo.runtime
+    runtime.pods_index = pods_by_job
     if type == "DELETED":
-        memo.reconciler.forget(namespace, name)
+        runtime.reconciler.forget(namespace, name)
         return
-    await _reconcile(memo, namespace, name, read_metrics=False)
+    await _reconcile(runtime, namespace, name, read_metrics=False)
 
 
-async def _resync_forever(memo: kopf.Memo) -> None:
-    settings: OperatorSettings = memo.settings
+async def _resync_forever(runtime: Runtime) -> None:
+    settings = runtime.settings
     limit = asyncio.Semaphore(RESYNC_CONCURRENCY)
 
     async def one(job: dict[str, Any]) -> str | None:
         async with limit:
             metadata = job["metadata"]
             try:
-                return await _reconcile(memo, metadata["namespace"], metadata["name"], read_metrics=True)
+                return await _reconcile(runtime, metadata["namespace"], metadata["name"], read_metrics=True)
             except Exception:
                 logger.exception("reconciling %s/%s failed; retrying on the next resync", metadata["namespace"], metadata["name"])
                 return (job.get("status") or {}).get("phase")
 
     while True:
         await asyncio.sleep(settings.scrape_interval_seconds)
+        if runtime.pods_index is None:
+            # kopf calls handlers only once its indexes hold the initial listing; until a
+            # handler has passed the index on, reconciling would see no pods at all.
+            continue
         try:
-            jobs = await asyncio.to_thread(memo.reconciler.kube.list_jobs, settings.namespaces)
+            jobs = await asyncio.to_thread(runtime.reconciler.kube.list_jobs, settings.namespaces)
         except Exception:
             logger.exception("listing jobs failed; retrying on the next resync")
             continue
         phases = await asyncio.gather(*(one(job) for job in jobs))
-        memo.metrics.count_phases([phase for phase in phases if phase])
+        runtime.metrics.count_phases([phase for phase in phases if phase])

@@ -3,6 +3,9 @@ creating what exists and deleting what is gone are not errors."""
 
 from __future__ import annotations
 
+import logging
+import socket
+from datetime import datetime, timezone
 from typing import Any
 
 from kubernetes import client
@@ -12,6 +15,9 @@ from llmtrain.api.job import GROUP, PLURAL, VERSION
 from llmtrain_operator.children import POD_GROUP_APIS, Manifest
 
 NOT_FOUND, CONFLICT = 404, 409
+EVENT_SOURCE = "llmtrain-operator"
+MESSAGE_LIMIT = 1024
+logger = logging.getLogger(__name__)
 
 
 class MissingApiError(RuntimeError):
@@ -48,7 +54,9 @@ class KubeApi:
     def write_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Replace the whole status; a JSON patch so that fields that went away are removed."""
         patch = [{"op": "add", "path": "/status", "value": status}]
-        self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, patch)
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, patch, _content_type="application/json-patch+json"
+        )
 
     def delete_job(self, namespace: str, name: str) -> None:
         """Delete the job; its children follow through owner references."""
@@ -93,6 +101,34 @@ class KubeApi:
         if not self.create(manifest):
             metadata = manifest["metadata"]
             self.core.patch_namespaced_config_map(metadata["name"], metadata["namespace"], {"data": manifest["data"]})
+
+    def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A Kubernetes Event on the job; losing one is logged, never fatal."""
+        metadata = job["metadata"]
+        now = datetime.now(timezone.utc).isoformat()
+        event = {
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+            "involvedObject": {
+                "apiVersion": job["apiVersion"],
+                "kind": job["kind"],
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:MESSAGE_LIMIT],
+            "source": {"component": EVENT_SOURCE},
+            "reportingComponent": EVENT_SOURCE,
+            "reportingInstance": socket.gethostname(),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.core.create_namespaced_event(metadata["namespace"], event)
+        except ApiException as error:
+            logger.warning("could not post event %s on %s/%s: %s", reason, metadata["namespace"], metadata["name"], error.reason)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a pod (its kubelet stops the process: SIGTERM, then SIGKILL after the grace period)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,10 +23,6 @@ from llmtrain_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
 
-EventSink = Callable[[dict[str, Any], JobEvent], None]
-"""Posts one Kubernetes Event about a job (kopf's poster in the operator)."""
-
-
 def _now() -> datetime:
     # Whole seconds, as metav1.Time stores them, so an unchanged status compares equal.
     return datetime.now(timezone.utc).replace(microsecond=0)
@@ -36,13 +31,10 @@ def _now() -> datetime:
 class Reconciler:
     """Reconciles jobs one at a time per job, any number of jobs at once."""
 
-    def __init__(
-        self, kube: KubeApi, settings: OperatorSettings, metrics: OperatorMetrics, post_event: EventSink
-    ) -> None:
+    def __init__(self, kube: KubeApi, settings: OperatorSettings, metrics: OperatorMetrics) -> None:
         self.kube = kube
         self.settings = settings
         self.metrics = metrics
-        self.post_event = post_event
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -86,7 +78,7 @@ class Reconciler:
             self.kube.delete_pod(namespace, pod_name)
         self._write_status(body, job, plan.status)
         for event in plan.events:
-            self.post_event(body, event)
+            self.kube.post_event(body, event.type, event.reason, event.message)
         if plan.delete_job:
             logger.info("deleting %s/%s: ttlSecondsAfterFinished has passed", namespace, name)
             self.kube.delete_job(namespace, name)
@@ -139,5 +131,5 @@ class Reconciler:
         }
         if (body.get("status") or {}).get("phase") != "Failed":
             self.kube.write_status(body["metadata"]["namespace"], body["metadata"]["name"], status)
-            self.post_event(body, JobEvent("Warning", "InvalidSpec", message))
+            self.kube.post_event(body, "Warning", "InvalidSpec", message)
         return "Failed"

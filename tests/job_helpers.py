@@ -1,0 +1,148 @@
+"""Helpers for tests that run jobs on the local cluster: job manifests, waiting on status,
+and finding the processes the node agent started for a pod."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from testenv.controlplane import ControlPlane
+
+Job = dict[str, Any]
+TEST_VOCAB = 512
+"""Vocabulary of the trainer's test preset."""
+
+
+def write_token_corpus(directory: Path, tokens: int = 200_000) -> Path:
+    """A uint16 token file with a learnable pattern (so the loss falls)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    phrases = rng.integers(0, TEST_VOCAB, size=(64, 16), dtype=np.uint16)
+    stream = phrases[rng.integers(0, len(phrases), size=tokens // 16)].reshape(-1)
+    path = directory / "tokens.bin"
+    stream.tofile(path)
+    return path
+
+
+def tiny_trainer_job(
+    name: str, data_dir: Path, checkpoint_dir: Path, *, steps: int = 200, nodes: int = 2, **spec: Any
+) -> Job:
+    """The test preset on 2 nodes x 1 process with gloo, data and checkpoints on host paths."""
+    job: Job = {
+        "apiVersion": "llmtrain.dev/v1alpha1",
+        "kind": "LLMTrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "nodes": nodes,
+            "procsPerNode": 1,
+            "trainer": {
+                "model": {"preset": "test"},
+                "data": {"paths": [f"{data_dir}/tokens.bin"], "seqLen": 32, "numWorkers": 0},
+                "optimizer": {"lr": 0.003, "fused": False},
+                "schedule": {"steps": steps, "warmupSteps": 5},
+                "batch": {"microBatchSize": 4},
+                "precision": "fp32",
+                "parallelism": {"strategy": "ddp", "compile": False},
+                "checkpoint": {"interval": 20, "keep": 2, "exportHuggingFace": False},
+                "eval": {"interval": 1000, "steps": 1},
+                "logging": {"interval": 5},
+            },
+            "checkpoint": {"volume": {"hostPath": {"path": str(checkpoint_dir), "type": "DirectoryOrCreate"}}},
+            "runPolicy": {"backoffLimit": 2},
+            **spec,
+        },
+    }
+    return job
+
+
+def command_job(name: str, command: list[str], nodes: int = 2, **spec: Any) -> Job:
+    """A custom-command job: torchrun runs `command` on every node."""
+    return {
+        "apiVersion": "llmtrain.dev/v1alpha1",
+        "kind": "LLMTrainingJob",
+        "metadata": {"name": name},
+        "spec": {"nodes": nodes, "procsPerNode": 1, "command": command, **spec},
+    }
+
+
+def shell(script: str) -> list[str]:
+    """A command for torchrun that runs a shell script on every node (no Python worker)."""
+    return ["--no-python", "sh", "-c", script]
+
+
+def submit(control_plane: ControlPlane, namespace: str, job: Job) -> None:
+    """kubectl create the job."""
+    control_plane.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(job))
+
+
+def get_job(control_plane: ControlPlane, namespace: str, name: str) -> Job:
+    """The job as stored."""
+    return dict(control_plane.kubectl_json("-n", namespace, "get", "llmtrainingjob", name))
+
+
+def status(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    """The job's status ({} before the operator wrote one)."""
+    return dict(get_job(control_plane, namespace, name).get("status") or {})
+
+
+def wait_for_status(
+    control_plane: ControlPlane,
+    namespace: str,
+    name: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 180,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Poll the job's status until `check` holds; every status read is appended to `seen`."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        last = status(control_plane, namespace, name)
+        if seen is not None:
+            seen.append(last)
+        if check(last):
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last status: {json.dumps(last, indent=1)}")
+
+
+def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:
+    """A status check for the phase."""
+    return lambda st: st.get("phase") in phases
+
+
+def pods(control_plane: ControlPlane, namespace: str, job: str) -> list[dict[str, Any]]:
+    """The job's pods, every attempt."""
+    listed = control_plane.kubectl_json("-n", namespace, "get", "pods", "-l", f"llmtrain.dev/job-name={job}")
+    return list(listed["items"])  # type: ignore[call-overload]
+
+
+def pod_processes(job: str, rank: int) -> list[int]:
+    """PIDs of the processes the node agent runs for one rank of a job (torchrun and its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"LLMTRAIN_JOB_NAME={job}".encode() in environ and f"PET_NODE_RANK={rank}".encode() in environ:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def kill_rank(job: str, rank: int, sig: signal.Signals = signal.SIGKILL) -> int:
+    """Kill the oldest process of a rank (torchrun itself); returns its PID."""
+    pids = pod_processes(job, rank)
+    assert pids, f"no process runs rank {rank} of {job}"
+    os.kill(pids[0], sig)
+    return pids[0]
