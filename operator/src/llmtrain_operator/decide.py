@@ -24,10 +24,6 @@ from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
 from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
 
-CONFIG_ERROR_EXIT_CODE = 2
-"""The built-in trainer exits 2 when it rejects its configuration: retrying cannot help."""
-
-
 @dataclass(frozen=True)
 class JobEvent:
     """A Kubernetes Event to post on the job."""
@@ -118,7 +114,7 @@ class _Decision:
     def retryable(self, pod: PodView) -> bool:
         if pod.waiting_reason in IMAGE_ERRORS:
             return False
-        if self.spec.trainer is not None and pod.exit_code == CONFIG_ERROR_EXIT_CODE:
+        if self.spec.trainer is not None and pod.invalid_config:
             return False
         policy = self.spec.run_policy.restart_policy
         if policy == "Never":

@@ -13,11 +13,28 @@ from llmtrain_operator import names
 IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 MESSAGE_TAIL = 1024
 """Characters of a termination message kept in status: the end is where the reason is."""
+TRAINER_ERROR = "llmtrain-trainer: error: "
+TRAINER_INVALID_CONFIG = "llmtrain-trainer: invalid config: "
+"""The built-in trainer's last words on stderr; under torchrun they are the useful part
+of a log tail that ends with torchrun's own summary."""
 
 
 def _tail(text: str) -> str:
     text = text.strip()
     return text if len(text) <= MESSAGE_TAIL else "…" + text[-MESSAGE_TAIL:]
+
+
+def _trainer_reason(text: str) -> str | None:
+    """The trainer's one-line reason inside a termination message, if it left one."""
+    for line in reversed(text.splitlines()):
+        for marker in (TRAINER_INVALID_CONFIG, TRAINER_ERROR):
+            if marker in line:
+                return line[line.index(marker) :].strip()
+    return None
+
+
+def _message(text: str) -> str:
+    return _trainer_reason(text) or _tail(text)
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,7 @@ class PodView:
             running="running" in state,
             exit_code=terminated.get("exitCode"),
             reason=pod_reason or terminated.get("reason"),
-            message=_tail(status.get("message") or terminated.get("message") or waiting.get("message") or ""),
+            message=_message(status.get("message") or terminated.get("message") or waiting.get("message") or ""),
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),
         )
@@ -89,6 +106,11 @@ class PodView:
     def started(self) -> bool:
         """The training process ran at some point."""
         return self.running or self.phase in ("Running", "Succeeded", "Failed")
+
+    @property
+    def invalid_config(self) -> bool:
+        """The built-in trainer refused its configuration: no retry can help."""
+        return self.message.startswith(TRAINER_INVALID_CONFIG)
 
     @property
     def evicted(self) -> bool:

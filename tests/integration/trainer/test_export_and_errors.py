@@ -42,7 +42,7 @@ def run_with(tmp_path: Path, config: object, nproc: int = 1) -> subprocess.Compl
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in done.stderr.splitlines() if line.startswith("llmtrain-trainer: error: ")]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("llmtrain-trainer: invalid config: ")]
     assert len(lines) == 1, done.stderr[-3000:]
     return lines[0]
 

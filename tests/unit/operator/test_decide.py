@@ -115,10 +115,19 @@ def test_never_fails_at_the_first_failure() -> None:
 
 def test_a_rejected_trainer_config_is_not_retried() -> None:
     job = _running(_job())
-    message = "invalid config: data.paths: no file matches /d"
-    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=2, message=message), pod_body(1)), NOW)
+    reason = "llmtrain-trainer: invalid config: data.paths: no file matches /d"
+    log_tail = f"Traceback ...\n{reason}\n[torchrun] ChildFailedError: llmtrain_trainer FAILED\nrank: 0 exitcode: 1"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=log_tail), pod_body(1)), NOW)
     assert plan.status.phase == "Failed" and plan.status.failure is not None
-    assert plan.status.failure.message == message
+    assert plan.status.failure.message == reason and plan.status.restarts == 0
+
+
+def test_a_runtime_error_is_retried_with_the_trainers_reason() -> None:
+    job = _running(_job())
+    log_tail = "llmtrain-trainer: error: RuntimeError: NaN loss at step 7\nChildFailedError"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=log_tail), pod_body(1)), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.failure is not None
+    assert plan.status.failure.message == "llmtrain-trainer: error: RuntimeError: NaN loss at step 7"
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_job() -> None:

@@ -2,7 +2,9 @@
 
 Exit code 0 when training finished, 143 after a SIGTERM (with a checkpoint saved), and
 1 otherwise, with the reason as the last line on stderr and, in a pod, in the
-container's termination message.
+container's termination message. That line reads `llmtrain-trainer: invalid config: ...`
+when the job as written cannot run (the operator does not retry it), and
+`llmtrain-trainer: error: ...` for anything else.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return Trainer(config, RunEnv.from_environ(os.environ, config), init_runtime()).run()
     except TrainerError as e:
-        return fail(str(e))
+        return fail(str(e), kind="invalid config")
     except Exception as e:  # noqa: BLE001 - the one place that turns any failure into an exit code
         traceback.print_exc()
         return fail(f"{type(e).__name__}: {e}".splitlines()[0])
@@ -42,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         shutdown()
 
 
-def fail(reason: str) -> int:
+def fail(reason: str, kind: str = "error") -> int:
     """Report the one-line reason where a person and the operator will look."""
-    print(f"llmtrain-trainer: error: {reason}", file=sys.stderr, flush=True)
+    print(f"llmtrain-trainer: {kind}: {reason}", file=sys.stderr, flush=True)
     if TERMINATION_LOG.exists() and os.access(TERMINATION_LOG, os.W_OK):
         TERMINATION_LOG.write_text(reason + "\n", encoding="utf-8")
     return 1
