@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from integration.sdk.jobs import TINY_ARGS, python_job
+import pytest
 from testenv.controlplane import ControlPlane
+from testenv.pytest_plugin import Kubectl
 
+from llmtrain import JobFailed, TrainingClient
 from llmtrain.cli.exitcodes import Exit
 
 LLMTRAIN = Path(sys.executable).parent / "llmtrain"
@@ -27,16 +31,17 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     submitted = _run(user_kubeconfig, f"{generate} | llmtrain submit - --wait --timeout 5m")
     assert submitted.returncode == Exit.OK, submitted.stderr
     assert submitted.stdout.startswith("llmtrainingjob/tiny-cli created\n")
-    assert "llmtrainingjob/tiny-cli Succeeded" in submitted.stdout
-    assert "step 12/12" in submitted.stdout
+    assert re.fullmatch(r"llmtrainingjob/tiny-cli Succeeded in \w+: step \d+/40, loss [\d.]+, [\d,]+ tokens/s.*", submitted.stdout.splitlines()[1])
     assert "tiny-cli: Running" in submitted.stderr
-    assert "━" in submitted.stderr and "step 12/12" in submitted.stderr
+    assert "━" in submitted.stderr
 
     listed = _run(user_kubeconfig, "llmtrain list -l suite=cli")
     assert listed.returncode == Exit.OK, listed.stderr
     header, row = listed.stdout.splitlines()
     assert header.split() == ["NAME", "PHASE", "NODES", "STEP", "LOSS", "AGE"]
-    assert row.split()[:4] == ["tiny-cli", "Succeeded", row.split()[2], "12/12"]
+    name, phase, nodes, step, loss, _ = row.split()
+    assert (name, phase, nodes) == ("tiny-cli", "Succeeded", "0/2")
+    assert re.fullmatch(r"\d+/40", step) and float(loss) > 0
     assert _run(user_kubeconfig, "llmtrain list -l suite=other").stdout == ""
 
     described = _run(user_kubeconfig, "llmtrain describe tiny-cli")
@@ -54,18 +59,23 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     assert gone.stderr.startswith('error: Job "tiny-cli" not found in namespace')
 
 
-def test_a_failing_job_exits_1_with_the_failing_rank(running_operator: object, user_kubeconfig: Path) -> None:
-    code = "import os, sys; sys.exit(5 if os.environ['GROUP_RANK'] == '1' else 0)"
-    job = python_job("crash-cli", code)
-    submitted = _run(user_kubeconfig, f"llmtrain submit - --wait --timeout 3m <<'EOF'\n{job.to_yaml()}EOF")
-    assert submitted.returncode == Exit.JOB_FAILED, submitted.stderr
-    assert "error: Job crash-cli failed:" in submitted.stderr
-    assert "rank 1 (crash-cli-node-1), exit code" in submitted.stderr
-    assert "Traceback" not in submitted.stderr
+def test_a_failing_rank_fails_wait_in_python_and_exits_1_on_the_command_line(
+    client: TrainingClient, user_kubeconfig: Path, kubectl: Kubectl
+) -> None:
+    code = "import os, sys; print('rank', os.environ['GROUP_RANK'], flush=True); sys.exit(3 if os.environ['GROUP_RANK'] == '1' else 0)"
+    client.create(python_job("crash", code))
+    with pytest.raises(JobFailed) as raised:
+        client.wait("crash", timeout=180)
+    failure = raised.value.failure
+    assert failure is not None
+    assert (failure.rank, failure.pod) == (1, "crash-node-1")
+    pod_exit = kubectl("get", "pod", "crash-node-1", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}").stdout
+    assert failure.exit_code == int(pod_exit) != 0
 
-    waited = _run(user_kubeconfig, "llmtrain wait crash-cli")
+    waited = _run(user_kubeconfig, "llmtrain wait crash")
     assert waited.returncode == Exit.JOB_FAILED
-    assert "rank 1 (crash-cli-node-1)" in waited.stderr
+    assert f"error: Job crash failed: {failure.reason} on rank 1 (crash-node-1), exit code {pod_exit}" in waited.stderr
+    assert "Traceback" not in waited.stderr
 
 
 def test_waiting_past_the_timeout_exits_5(running_operator: object, user_kubeconfig: Path) -> None:

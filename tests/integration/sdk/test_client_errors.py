@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from integration.sdk.jobs import python_job, tiny_pretrain
+from integration.sdk.jobs import python_job
 from testenv.controlplane import ControlPlane
 
 from llmtrain import JobExists, JobNotFound, JobRejected, PermissionDenied, TrainingClient
@@ -12,7 +12,7 @@ from llmtrain.api.job import LLMTrainingJob
 
 
 def test_server_side_validation_names_the_field_with_the_sdks_message(client: TrainingClient) -> None:
-    job = tiny_pretrain("split")
+    job = LLMTrainingJob.pretrain("split", model="test", data="/data/tokens.bin", nodes=2, gpus=0)
     assert job.spec.trainer is not None
     # Assignment validates the field alone, not the rules across the spec: the server must catch it.
     job.spec.trainer.parallelism.tensor_parallel = 3

@@ -1,4 +1,9 @@
-"""docs/sdk.md, the whole page, run against the real control plane with the operator running."""
+"""docs/sdk.md, the whole page, run against the real control plane with the operator running.
+
+The page's client section is also the end-to-end test of the SDK: it submits the tiny CPU
+job, waits for it to succeed, reads both ranks' logs, finds it by label and deletes it
+leaving no pods; the assertions below check what the page's code left behind.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,25 @@ from pathlib import Path
 
 import pytest
 from doc_snippets import DOCS, run
+from testenv.pytest_plugin import Kubectl
 
 from llmtrain import TrainingClient
+from llmtrain.client.logs import JOB_LABEL
 
 
-def test_the_sdk_page_runs_against_a_cluster(
-    user_kubeconfig: Path, tiny_data: str, running_operator: object, monkeypatch: pytest.MonkeyPatch
+def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(
+    user_kubeconfig: Path, tiny_data: str, running_operator: object, kubectl: Kubectl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The page builds TrainingClient() as a user would: from $KUBECONFIG, whose context
     # names the test's namespace.
     monkeypatch.setenv("KUBECONFIG", str(user_kubeconfig))
-    namespace = run("docs/sdk.md", (DOCS / "sdk.md").read_text())
-    client: TrainingClient = namespace["client"]
-    assert namespace["done"].status.phase == "Succeeded"
+    page = run("docs/sdk.md", (DOCS / "sdk.md").read_text())
+    client: TrainingClient = page["client"]
+    done = page["done"]
+    assert done.status.phase == "Succeeded" and done.status.failure is None
+    assert 0 < done.status.progress.step <= 40
+    assert {line.rank for line in page["lines"]} == {0, 1}
+    assert all(str(line) == f"[rank {line.rank}] {line.text}" for line in page["lines"])
+    assert page["phases"][-1] == "Succeeded"
     assert client.list() == []
+    assert kubectl("get", "pods", "-l", f"{JOB_LABEL}=tiny", "-o", "name").stdout == ""
