@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import zlib
 
 import kopf
 
 import llmtrain_operator.handlers  # noqa: F401  (importing registers the handlers with kopf)
 from llmtrain_operator.settings import OperatorSettings
+
+
+def peering_priority(pod_name: str) -> int:
+    """A priority of its own for each replica: kopf pauses every peer when priorities tie."""
+    return zlib.crc32(pod_name.encode()) % 1_000_000 + 1
 
 
 def main() -> None:
@@ -20,6 +27,7 @@ def main() -> None:
     kopf.run(
         standalone=not settings.peering,
         peering_name=settings.peering or None,
+        priority=peering_priority(os.environ.get("POD_ID", "")) if settings.peering else 0,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,
         liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz",

@@ -171,7 +171,7 @@ def _volumes(job: LLMTrainingJob) -> tuple[list[Manifest], list[Manifest]]:
         {"name": names.SHM_VOLUME, "emptyDir": shm},
         {"name": names.CHECKPOINT_VOLUME, **checkpoint_source},
     ]
-    mounts = [
+    mounts: list[Manifest] = [
         {"name": names.SHM_VOLUME, "mountPath": "/dev/shm"},
         {"name": names.CHECKPOINT_VOLUME, "mountPath": spec.checkpoint.path},
     ]

@@ -219,7 +219,6 @@ class _Decision:
 
         if len(active) == nodes and all(p.succeeded for p in active):
             self.status.completion_time = self.now
-            self.status.failure = None
             self.condition("Succeeded", "True", "Succeeded", f"all {nodes} nodes exited 0")
             self.condition("Running", "False", "Succeeded")
             self.enter("Succeeded", "Succeeded", f"all {nodes} nodes finished training")

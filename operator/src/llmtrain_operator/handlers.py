@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,8 @@ from llmtrain_operator.reconciler import Reconciler
 from llmtrain_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
-POD_SELECTOR = {names.MANAGED_BY: names.OPERATOR_NAME, names.JOB_NAME: kopf.PRESENT}
+POD_SELECTOR: dict[str, Any] = {names.MANAGED_BY: names.OPERATOR_NAME, names.JOB_NAME: kopf.PRESENT}
+PodIndex = kopf.Index[tuple[str, str], PodView]
 RESYNC_CONCURRENCY = 8
 """Jobs reconciled at once by the resync loop: scraping a slow rank 0 must not stall the rest."""
 
@@ -39,15 +41,15 @@ class Runtime:
     settings: OperatorSettings
     metrics: OperatorMetrics
     reconciler: Reconciler
-    pods_index: kopf.Index[tuple[str, str], PodView] | None = None
+    pods_index: PodIndex | None = None
     resync: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
 def _load_kube_config() -> client.ApiClient:
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 
@@ -78,12 +80,14 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index("pods", labels=POD_SELECTOR)
-def pods_by_job(namespace: str, labels: dict[str, str], body: kopf.Body, **_: Any) -> dict[tuple[str, str], PodView]:
+def pods_by_job(
+    namespace: str | None, labels: Mapping[str, str], body: kopf.Body, **_: Any
+) -> dict[tuple[str | None, str], PodView]:
     """Every training pod, by (namespace, job name)."""
     return {(namespace, labels[names.JOB_NAME]): PodView.from_body(body)}
 
 
-def _pods(index: kopf.Index[tuple[str, str], PodView], namespace: str, name: str) -> list[PodView]:
+def _pods(index: PodIndex, namespace: str, name: str) -> list[PodView]:
     return list(index.get((namespace, name), ()))
 
 
@@ -95,26 +99,22 @@ async def _reconcile(runtime: Runtime, namespace: str, name: str, read_metrics: 
 
 
 @kopf.on.event("pods", labels=POD_SELECTOR)
-async def pod_changed(
-    namespace: str, labels: dict[str, str], memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
-) -> None:
+async def pod_changed(namespace: str | None, labels: Mapping[str, str], memo: Any, **kwargs: Any) -> None:
     """A training pod changed: its job may need to act."""
     runtime: Runtime = memo.runtime
-    runtime.pods_index = pods_by_job
-    await _reconcile(runtime, namespace, labels[names.JOB_NAME], read_metrics=False)
+    runtime.pods_index = kwargs["pods_by_job"]
+    await _reconcile(runtime, namespace or "default", labels[names.JOB_NAME], read_metrics=False)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def job_changed(
-    type: str, namespace: str, name: str, memo: kopf.Memo, pods_by_job: kopf.Index[tuple[str, str], PodView], **_: Any
-) -> None:
+async def job_changed(type: str, namespace: str | None, name: str, memo: Any, **kwargs: Any) -> None:
     """A job was created, changed or deleted."""
     runtime: Runtime = memo.runtime
-    runtime.pods_index = pods_by_job
+    runtime.pods_index = kwargs["pods_by_job"]
     if type == "DELETED":
-        runtime.reconciler.forget(namespace, name)
+        runtime.reconciler.forget(namespace or "default", name)
         return
-    await _reconcile(runtime, namespace, name, read_metrics=False)
+    await _reconcile(runtime, namespace or "default", name, read_metrics=False)
 
 
 async def _resync_forever(runtime: Runtime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -34,7 +34,7 @@ class KubeApi:
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The job as stored now, or None when it is gone."""
         try:
-            job: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            job = cast(dict[str, Any], self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return None
@@ -44,11 +44,12 @@ class KubeApi:
     def list_jobs(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
         """Every job in the watched namespaces (all when none are named)."""
         if not namespaces:
-            listed = self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            listed = cast(dict[str, Any], self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))
             return list(listed["items"])
         items: list[dict[str, Any]] = []
         for namespace in namespaces:
-            items += self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
+            listed = cast(dict[str, Any], self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL))
+            items += listed["items"]
         return items
 
     def write_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
@@ -74,11 +75,11 @@ class KubeApi:
         kind = manifest["kind"]
         try:
             if kind == "Pod":
-                self.core.create_namespaced_pod(namespace, manifest)
+                self.core.create_namespaced_pod(namespace, client.V1Pod.model_validate(manifest))
             elif kind == "Service":
-                self.core.create_namespaced_service(namespace, manifest)
+                self.core.create_namespaced_service(namespace, client.V1Service.model_validate(manifest))
             elif kind == "ConfigMap":
-                self.core.create_namespaced_config_map(namespace, manifest)
+                self.core.create_namespaced_config_map(namespace, client.V1ConfigMap.model_validate(manifest))
             elif kind == "PodGroup":
                 group, version = manifest["apiVersion"].split("/")
                 plural = next(p for g, v, p in POD_GROUP_APIS.values() if (g, v) == (group, version))
@@ -126,7 +127,7 @@ class KubeApi:
             "count": 1,
         }
         try:
-            self.core.create_namespaced_event(metadata["namespace"], event)
+            self.core.create_namespaced_event(metadata["namespace"], client.CoreV1Event.model_validate(event))
         except ApiException as error:
             logger.warning("could not post event %s on %s/%s: %s", reason, metadata["namespace"], metadata["name"], error.reason)
 

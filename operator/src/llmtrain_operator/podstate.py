@@ -64,7 +64,7 @@ class PodView:
         status = body.get("status") or {}
         conditions = {c.get("type"): c for c in status.get("conditions") or ()}
         scheduled_condition = conditions.get("PodScheduled", {})
-        container = next(
+        container: Mapping[str, Any] = next(
             (c for c in status.get("containerStatuses") or () if c.get("name") == names.TRAINER_CONTAINER), {}
         )
         state = container.get("state") or {}

@@ -16,6 +16,7 @@ from llmtrain_trainer.data.sft import SFTExamples
 from llmtrain_trainer.data.text import tokenize_files
 from llmtrain_trainer.data.tokenizer import load_tokenizer
 from llmtrain_trainer.data.tokens import IGNORE_INDEX, Sample, SampleSource, TokenWindows
+from llmtrain_trainer.errors import TrainerError
 
 __all__ = ["IGNORE_INDEX", "DataSplit", "Sample", "SampleSource", "build_data", "resolve_paths", "train_batches", "eval_batches"]
 
@@ -39,7 +40,7 @@ def resolve_paths(patterns: list[str]) -> list[Path]:
             elif match.is_file():
                 files.append(match)
             else:
-                raise FileNotFoundError(f"data path {pattern} matches no file")
+                raise TrainerError(f"data.paths: {pattern} matches no file")
     return files
 
 
