@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -48,6 +49,14 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     assert described.returncode == Exit.OK, described.stderr
     for expected in ("Gang:", "2 nodes x 1 processes = world size 2", "preset test", "Conditions:", "Succeeded", "Events:"):
         assert expected in described.stdout
+
+    as_json = _run(user_kubeconfig, "llmtrain get tiny-cli -o json")
+    assert json.loads(as_json.stdout)["status"]["phase"] == "Succeeded"
+    assert _run(user_kubeconfig, "llmtrain list -o name").stdout == "llmtrainingjob/tiny-cli\n"
+
+    followed = _run(user_kubeconfig, "llmtrain logs tiny-cli -f --rank 0")
+    assert followed.returncode == Exit.OK, followed.stderr
+    assert followed.stdout and all(line.startswith("[rank 0] ") for line in followed.stdout.splitlines())
 
     logs = _run(user_kubeconfig, "llmtrain logs tiny-cli --rank 1")
     assert logs.returncode == Exit.OK, logs.stderr

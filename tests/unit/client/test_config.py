@@ -53,3 +53,11 @@ def test_an_unknown_context_is_a_config_error(tmp_path: Path) -> None:
     config = _kubeconfig(tmp_path / "config", {"team": "nlp"}, current="team")
     with pytest.raises(ConfigError, match="missing"):
         TrainingClient(kubeconfig=config, context="missing")
+
+
+def test_in_namespace_changes_only_the_namespace(tmp_path: Path) -> None:
+    config = _kubeconfig(tmp_path / "config", {"team": "nlp"}, current="team")
+    client = TrainingClient(kubeconfig=config)
+    other = client.in_namespace("vision")
+    assert (client.namespace, other.namespace) == ("nlp", "vision")
+    assert other.server == client.server

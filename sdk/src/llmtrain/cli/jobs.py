@@ -48,7 +48,8 @@ def _wait(client: TrainingClient, name: str, until: tuple[str, ...], timeout: fl
 def submit(client: TrainingClient, file: IO[str], wait: bool, timeout: float | None, output: str) -> None:
     """Create the job in FILE (YAML or JSON; - reads standard input).
 
-    The job is validated first, with the same messages as the API server.
+    The job is validated first, with the same messages as the API server. A namespace
+    in the file wins over -n and the kubeconfig's.
 
     \b
     Examples:
@@ -56,6 +57,8 @@ def submit(client: TrainingClient, file: IO[str], wait: bool, timeout: float | N
       llmtrain generate pretrain gpt --data /data/tokens --nodes 2 | llmtrain submit - --wait
     """
     job = client.create(read_job(file))
+    # A namespace written in the file wins over the client's, for create and for the wait.
+    client = client.in_namespace(job.metadata.namespace or client.namespace)
     if output == "name":
         click.echo(f"llmtrainingjob/{job.metadata.name} created")
     else:

@@ -8,6 +8,7 @@ failure surfaces as one of `llmtrain.client.errors`.
 from __future__ import annotations
 
 import builtins
+import copy
 import os
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -52,6 +53,12 @@ class TrainingClient:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self.close()
+
+    def in_namespace(self, namespace: str) -> TrainingClient:
+        """A client of another namespace on the same connection."""
+        other = copy.copy(self)
+        other.namespace = namespace
+        return other
 
     def close(self) -> None:
         """Release the connection pool."""
