@@ -80,7 +80,7 @@ def pretrain(
     name: str, *, data: str | Sequence[str], model: str, nodes: int, gpus: int, options: TrainerOptions
 ) -> Wire:
     """A job that trains `model` (a preset, or a Hugging Face directory's architecture) from scratch."""
-    trainer = _trainer(model, data, options, default_format=None)
+    trainer = _trainer(model, data, options)
     if "path" in trainer["model"]:
         # Pretraining starts from fresh weights; the directory only gives the architecture.
         trainer["model"]["pretrainedWeights"] = False
@@ -90,8 +90,8 @@ def pretrain(
 def finetune(
     name: str, *, model: str, data: str | Sequence[str], nodes: int, gpus: int, options: TrainerOptions
 ) -> Wire:
-    """A job that fine-tunes `model` on prompt/response pairs (or continues pretraining on other data)."""
-    trainer = _trainer(model, data, options, default_format="sft")
+    """A job that fine-tunes `model`: SFT on prompt/response jsonl, or continued pretraining on other data."""
+    trainer = _trainer(model, data, options)
     if trainer["data"]["format"] == "sft":
         trainer["objective"] = "sft"
     if "path" in trainer["model"] and trainer["data"]["format"] != "tokens":
@@ -117,9 +117,9 @@ def data_format(paths: Sequence[str]) -> Literal["tokens", "text", "sft"]:
     return "tokens"
 
 
-def _trainer(model: str, data: str | Sequence[str], options: TrainerOptions, default_format: str | None) -> Wire:
+def _trainer(model: str, data: str | Sequence[str], options: TrainerOptions) -> Wire:
     paths = [data] if isinstance(data, str) else list(data)
-    data_section: Wire = {"format": options.get("data_format") or default_format or data_format(paths), "paths": paths}
+    data_section: Wire = {"format": options.get("data_format") or data_format(paths), "paths": paths}
     _put(data_section, "tokenizer", options.get("tokenizer"))
     _put(data_section, "seqLen", options.get("seq_len"))
     trainer: Wire = {"model": {"preset": model} if model in PRESETS else {"path": model}, "data": data_section}

@@ -98,3 +98,10 @@ def test_yaml_round_trips_exactly() -> None:
     assert again == job
     assert again.to_yaml() == text
     assert "status" not in text
+
+
+def test_finetune_on_plain_text_continues_pretraining() -> None:
+    job = LLMTrainingJob.finetune("more", model="/models/m", data="/d/books.txt")
+    trainer = job.spec.trainer
+    assert trainer is not None
+    assert (trainer.objective, trainer.data.format, trainer.data.tokenizer) == ("causal-lm", "text", "/models/m")

@@ -52,9 +52,9 @@ class ObjectMeta(ApiModel):
 class LLMTrainingJob(ApiModel):
     """A distributed training job: a gang of pods running torchrun, owned by the operator."""
 
-    api_version: Literal["llmtrain.dev/v1alpha1"] = API_VERSION
+    api_version: Literal["llmtrain.dev/v1alpha1"] = "llmtrain.dev/v1alpha1"
     """llmtrain.dev/v1alpha1."""
-    kind: Literal["LLMTrainingJob"] = KIND
+    kind: Literal["LLMTrainingJob"] = "LLMTrainingJob"
     """LLMTrainingJob."""
     metadata: ObjectMeta
     """Name, namespace, labels and annotations."""
@@ -111,7 +111,7 @@ class LLMTrainingJob(ApiModel):
         gpus: int = 8,
         **options: Unpack[builders.TrainerOptions],
     ) -> LLMTrainingJob:
-        """Fine-tune `model` (a Hugging Face directory or a preset) on `data`, by default prompt/response jsonl (SFT)."""
+        """Fine-tune `model` (a Hugging Face directory or a preset) on `data`: SFT for prompt/response .jsonl files."""
         return cls.from_dict(builders.finetune(name, model=model, data=data, nodes=nodes, gpus=gpus, options=options))
 
     @classmethod

@@ -131,7 +131,11 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
         add("Labels:", ", ".join(f"{k}={v}" for k, v in job.metadata.labels.items()))
     add("Image:", spec.image or "(the operator's default trainer image)")
     resources = spec.resources
-    per_pod = [f"{resources.gpus} GPUs"] + [f"cpu {resources.cpu}"] * bool(resources.cpu) + [f"memory {resources.memory}"] * bool(resources.memory)
+    per_pod = [f"{resources.gpus} GPUs"]
+    if resources.cpu:
+        per_pod.append(f"cpu {resources.cpu}")
+    if resources.memory:
+        per_pod.append(f"memory {resources.memory}")
     add("Gang:", f"{spec.nodes} nodes x {spec.effective_procs_per_node} processes = world size {spec.world_size}; per pod: {', '.join(per_pod)}")
     add("Runs:", workload(job))
     policy = spec.run_policy
