@@ -43,7 +43,7 @@ def test_tiny_job_runs_to_success_with_progress(
     service = control_plane.kubectl_json("-n", namespace, "get", "service", "tiny")
     assert service["spec"]["clusterIP"] == "None"  # type: ignore[index]
     events = control_plane.kubectl_json(
-        "-n", namespace, "get", "events", "--field-selector", "involvedObject.name=tiny", "--sort-by=.metadata.creationTimestamp"
+        "-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=tiny", "--sort-by=.metadata.creationTimestamp"
     )  # fmt: skip
     reasons = [event["reason"] for event in events["items"]]  # type: ignore[index]
     assert reasons == ["Created", "Running", "Succeeded"], "one event per transition: Pending -> Running -> Succeeded"

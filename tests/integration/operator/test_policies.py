@@ -134,7 +134,7 @@ def test_unschedulable_pods_say_why_without_a_retry_storm(
     uids = {p["metadata"]["uid"] for p in pods(control_plane, namespace, "stuck")}
     time.sleep(5)
     assert {p["metadata"]["uid"] for p in pods(control_plane, namespace, "stuck")} == uids, "no pod was recreated"
-    events = control_plane.kubectl_json("-n", namespace, "get", "events", "--field-selector", "involvedObject.name=stuck,reason=Unschedulable")
+    events = control_plane.kubectl_json("-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=stuck,reason=Unschedulable")
     assert len(events["items"]) == 1, "one event, not one per resync"  # type: ignore[arg-type]
     assert status_phase(control_plane, namespace) == "Pending"
 
@@ -167,3 +167,21 @@ def test_the_operator_serves_its_metrics(running_operator: RunningOperator) -> N
         "llmtrain_operator_jobs_finished_total",
     ):
         assert name in text, name
+
+
+def test_spec_changes_to_a_running_job_apply_at_the_next_attempt(
+    running_operator: RunningOperator, control_plane: ControlPlane, namespace: str
+) -> None:
+    submit(control_plane, namespace, command_job("edit", SLEEP, env=[{"name": "NCCL_DEBUG", "value": "WARN"}]))
+    wait_for_status(control_plane, namespace, "edit", phase_is("Running"), "the gang to run")
+    uids = sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit"))
+    _patch(control_plane, namespace, "edit", {"env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
+    time.sleep(3)
+    assert sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit")) == uids, "the running attempt is left alone"
+    _patch(control_plane, namespace, "edit", {"runPolicy": {"suspend": True}})
+    wait_for_status(control_plane, namespace, "edit", phase_is("Suspended"), "suspension")
+    _patch(control_plane, namespace, "edit", {"runPolicy": {"suspend": False}})
+    wait_for_status(control_plane, namespace, "edit", lambda st: st.get("attempt") == 2 and st.get("phase") == "Running", "the next attempt")
+    for pod in pods(control_plane, namespace, "edit"):
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["NCCL_DEBUG"] == "INFO" and env["LLMTRAIN_ATTEMPT"] == "2"

@@ -68,7 +68,7 @@ def test_a_job_whose_every_attempt_fails_ends_with_backoff_limit_exceeded(
     assert "backoffLimit 1" in failure["message"]
     conditions = {c["type"]: c for c in final["conditions"]}
     assert conditions["Failed"]["reason"] == "BackoffLimitExceeded"
-    events = control_plane.kubectl("-n", namespace, "get", "events", "--field-selector", "involvedObject.name=flaky").stdout
+    events = control_plane.kubectl("-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=flaky").stdout
     assert "RestartingGang" in events and "BackoffLimitExceeded" in events
 
 
