@@ -64,6 +64,7 @@ class RunningOperator:
             "LLMTRAIN_METRICS_PORT": str(self.metrics_port),
             "LLMTRAIN_HEALTH_PORT": str(self.health_port),
             "LLMTRAIN_DEFAULT_IMAGE": "llmtrain/trainer:test",
+            "LLMTRAIN_LOG_FORMAT": "plain",
         }
         self.process = procs.spawn([sys.executable, "-m", "llmtrain_operator"], self.log, env=env)
         wait_until(self._healthy, timeout=60, what="the operator's liveness endpoint")

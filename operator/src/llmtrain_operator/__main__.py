@@ -20,7 +20,11 @@ def peering_priority(pod_name: str) -> int:
 def main() -> None:
     """Run kopf until SIGTERM; it finishes the handlers in flight before it exits."""
     settings = OperatorSettings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    kopf.configure(
+        debug=settings.log_level == "DEBUG",
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger().setLevel(settings.log_level)
     if settings.log_level != "DEBUG":
         # kopf logs every handler call; the reconciler logs what it changes.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -51,6 +51,8 @@ class OperatorSettings:
     """LLMTRAIN_PEERING: kopf peering object shared by replicas; empty runs standalone."""
     log_level: str = "INFO"
     """LLMTRAIN_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
+    log_format: str = "json"
+    """LLMTRAIN_LOG_FORMAT: json (one object per line, for log collectors) or plain."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OperatorSettings:
@@ -60,6 +62,9 @@ class OperatorSettings:
         log_level = env.get("LLMTRAIN_LOG_LEVEL", defaults.log_level).upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError(f"LLMTRAIN_LOG_LEVEL={log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        log_format = env.get("LLMTRAIN_LOG_FORMAT", defaults.log_format).lower()
+        if log_format not in ("json", "plain"):
+            raise ValueError(f"LLMTRAIN_LOG_FORMAT={log_format!r} must be json or plain")
         return cls(
             default_image=env.get("LLMTRAIN_DEFAULT_IMAGE") or defaults.default_image,
             gpu_resource=env.get("LLMTRAIN_GPU_RESOURCE") or defaults.gpu_resource,
@@ -72,4 +77,5 @@ class OperatorSettings:
             health_port=_port(env, "LLMTRAIN_HEALTH_PORT", defaults.health_port),
             peering=env.get("LLMTRAIN_PEERING", ""),
             log_level=log_level,
+            log_format=log_format,
         )

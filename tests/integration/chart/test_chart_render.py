@@ -257,6 +257,7 @@ def test_defaults_pass_the_operator_settings_as_environment() -> None:
         "LLMTRAIN_NAMESPACES": "",
         "LLMTRAIN_SCRAPE_INTERVAL_SECONDS": "10",
         "LLMTRAIN_LOG_LEVEL": "INFO",
+        "LLMTRAIN_LOG_FORMAT": "json",
         "LLMTRAIN_METRICS_PORT": "8080",
         "LLMTRAIN_HEALTH_PORT": "8081",
         "LLMTRAIN_PEERING": "",
