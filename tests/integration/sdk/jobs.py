@@ -5,7 +5,7 @@ from __future__ import annotations
 from llmtrain import LLMTrainingJob
 
 TINY_ARGS = [
-    "--model", "test", "--gpus", "0", "--nodes", "2", "--steps", "40", "--seq-len", "32", "--micro-batch-size", "4",
+    "--model", "test", "--gpus", "0", "--nodes", "2", "--steps", "20", "--seq-len", "32", "--micro-batch-size", "4",
     "--data", "/data/tokens.bin", "--mount", "/data=tiny-data",
     "--set", "trainer.logging.interval=5", "--set", "trainer.data.numWorkers=0",
     "--set", "trainer.eval.steps=1", "--set", "trainer.checkpoint.exportHuggingFace=false",

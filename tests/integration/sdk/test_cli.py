@@ -32,9 +32,11 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     submitted = _run(user_kubeconfig, f"{generate} | llmtrain submit - --wait --timeout 5m")
     assert submitted.returncode == Exit.OK, submitted.stderr
     assert submitted.stdout.startswith("llmtrainingjob/tiny-cli created\n")
-    assert re.fullmatch(r"llmtrainingjob/tiny-cli Succeeded in \w+: step \d+/40, loss [\d.]+, [\d,]+ tokens/s.*", submitted.stdout.splitlines()[1])
+    # The figures appear once the operator has read rank 0's metrics, which a 20-step job
+    # may finish before; their rendering is tested in tests/unit/cli/test_render.py.
+    assert re.fullmatch(r"llmtrainingjob/tiny-cli Succeeded in \w+(: step \d+/20, loss [\d.]+, .*)?", submitted.stdout.splitlines()[1])
     assert "tiny-cli: Running" in submitted.stderr
-    assert "━" in submitted.stderr
+    assert re.search(r"^tiny-cli Succeeded ━+ ", submitted.stderr, re.MULTILINE)
 
     listed = _run(user_kubeconfig, "llmtrain list -l suite=cli")
     assert listed.returncode == Exit.OK, listed.stderr
@@ -42,7 +44,8 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     assert header.split() == ["NAME", "PHASE", "NODES", "STEP", "LOSS", "AGE"]
     name, phase, nodes, step, loss, _ = row.split()
     assert (name, phase, nodes) == ("tiny-cli", "Succeeded", "0/2")
-    assert re.fullmatch(r"\d+/40", step) and float(loss) > 0
+    # How far the figures got depends on when the operator last read rank 0's metrics.
+    assert re.fullmatch(r"-|\d+/20", step) and re.fullmatch(r"-|[\d.]+", loss)
     assert _run(user_kubeconfig, "llmtrain list -l suite=other").stdout == ""
 
     described = _run(user_kubeconfig, "llmtrain describe tiny-cli")

@@ -27,7 +27,6 @@ def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(
     client: TrainingClient = page["client"]
     done = page["done"]
     assert done.status.phase == "Succeeded" and done.status.failure is None
-    assert 0 < done.status.progress.step <= 40
     assert {line.rank for line in page["lines"]} == {0, 1}
     assert all(str(line) == f"[rank {line.rank}] {line.text}" for line in page["lines"])
     assert page["phases"][-1] == "Succeeded"

@@ -23,7 +23,8 @@ output_option = click.option(
 timeout_option = click.option("--timeout", type=Duration(), help="Give up waiting after this long, e.g. 30m (exit code 5).")
 
 
-def _finished_line(job: LLMTrainingJob) -> str:
+def finished_line(job: LLMTrainingJob) -> str:
+    """The line `--wait` ends with: phase, how long the job ran, and its last figures."""
     status = job.status
     phase = (status.phase if status else None) or "Pending"
     line = f"llmtrainingjob/{job.metadata.name} {phase}"
@@ -36,7 +37,7 @@ def _finished_line(job: LLMTrainingJob) -> str:
 
 def _wait(client: TrainingClient, name: str, until: tuple[str, ...], timeout: float | None) -> None:
     job = wait_with_progress(client, name, stderr(), until=until, timeout=timeout)
-    click.echo(_finished_line(job))
+    click.echo(finished_line(job))
 
 
 @click.command()

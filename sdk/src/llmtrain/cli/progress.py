@@ -12,7 +12,7 @@ from llmtrain.cli.render import progress_line
 from llmtrain.client import TrainingClient
 
 
-class _Display:
+class Display:
     """Moves the bar with each status the watch brings and notes every phase change above it."""
 
     def __init__(self, bar: Progress, task: TaskID, name: str) -> None:
@@ -41,16 +41,18 @@ class _Display:
         )
 
 
+COLUMNS = (
+    TextColumn("{task.description}"),
+    TextColumn("{task.fields[phase]}", style="bold"),
+    BarColumn(),
+    TextColumn("{task.fields[figures]}"),
+)
+
+
 def wait_with_progress(
     client: TrainingClient, name: str, console: Console, *, until: Collection[str], timeout: float | None
 ) -> LLMTrainingJob:
     """`client.wait` with a live bar on `console`; raises what wait raises."""
-    columns = (
-        TextColumn("{task.description}"),
-        TextColumn("{task.fields[phase]}", style="bold"),
-        BarColumn(),
-        TextColumn("{task.fields[figures]}"),
-    )
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*COLUMNS, console=console, transient=False) as bar:
         task = bar.add_task(name, total=None, phase="Pending", figures="")
-        return client.wait(name, until=until, timeout=timeout, callback=_Display(bar, task, name).update)
+        return client.wait(name, until=until, timeout=timeout, callback=Display(bar, task, name).update)
