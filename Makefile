@@ -47,3 +47,4 @@ clean: ## remove the virtual environment and caches (keeps bin/)
 
 include tests/testenv/testenv.mk
 include charts/chart.mk
+include tests/e2e/e2e.mk

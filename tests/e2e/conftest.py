@@ -1,0 +1,45 @@
+"""Fixtures of the end-to-end tests: what a user has (a kubeconfig whose context is the test's
+namespace, the `llmtrain` CLI, the SDK's TrainingClient) on the session's real control plane
+with the operator running under the chart's RBAC, and a token corpus the tiny jobs read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from job_helpers import write_token_corpus
+
+from e2e.surfaces import Cli
+from llmtrain import TrainingClient
+from testenv.controlplane import ControlPlane
+
+
+@pytest.fixture
+def user_kubeconfig(running_operator: object, control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
+    """The admin kubeconfig with the test's namespace as its context's namespace."""
+    config = yaml.safe_load(control_plane.kubeconfig_path.read_text())
+    config["contexts"][0]["context"]["namespace"] = namespace
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def cli(user_kubeconfig: Path) -> Cli:
+    """The `llmtrain` console script, pointed at the test's namespace."""
+    return Cli(user_kubeconfig)
+
+
+@pytest.fixture
+def client(user_kubeconfig: Path) -> Iterator[TrainingClient]:
+    """The SDK's client, in the test's namespace."""
+    with TrainingClient(kubeconfig=user_kubeconfig) as training_client:
+        yield training_client
+
+
+@pytest.fixture
+def token_data(tmp_path: Path) -> Path:
+    """A directory holding tokens.bin, the uint16 corpus of `tiny_trainer_job`."""
+    return write_token_corpus(tmp_path / "data").parent
