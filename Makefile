@@ -35,8 +35,9 @@ test: install testenv ## install everything, build the control plane binaries, r
 unit: install ## run only the unit tests (no control plane)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-crd: install ## regenerate manifests/crd.yaml, the chart's CRD and manifests/install.yaml from the SDK models
+crd: install ## regenerate the CRD (manifests/, the chart), docs/spec-reference.md and manifests/install.yaml from the SDK models
 	$(PY) -m llmtrain.api.crd --write $(CRD_FILES)
+	$(PY) -m llmtrain.api.reference docs/spec-reference.md
 	$(MAKE) --no-print-directory manifests
 
 typecheck: install ## mypy --strict over the three packages

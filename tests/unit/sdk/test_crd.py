@@ -85,3 +85,12 @@ def test_resource_names_and_columns() -> None:
 def test_client_side_apply_can_store_the_crd() -> None:
     # kubectl apply keeps the whole object in an annotation limited to 256 KiB.
     assert len(crd.render().encode()) < 256 * 1024
+
+
+def test_committed_spec_reference_matches_the_models() -> None:
+    from llmtrain.api import reference
+
+    page = ROOT / "docs" / "spec-reference.md"
+    assert page.read_text() == reference.render(), "docs/spec-reference.md is stale: run `make crd`"
+    assert "| `tensorParallel` | int | `1` |" in page.read_text()
+    assert "| `volumes` | list of Kubernetes Volume |" in page.read_text()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic.alias_generators import to_camel
 
 
@@ -67,4 +67,5 @@ class CelRule(BaseModel):
 
 def cel_rules(*rules: CelRule) -> ConfigDict:
     """Model settings that attach the rules to the model's schema in the CRD."""
-    return ConfigDict(json_schema_extra={"x-kubernetes-validations": [r.to_schema() for r in rules]})
+    entries: list[JsonValue] = [dict(rule.to_schema()) for rule in rules]
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": entries})

@@ -63,7 +63,10 @@ class VolumeMount(V1VolumeMount):
 class CheckpointVolumeSource(V1Volume):
     """A Kubernetes volume source for checkpoints; the operator names the volume itself."""
 
-    name: str | None = Field(default=None, description="Not needed: the operator names the checkpoint volume.")
+    # Optional here (Kubernetes requires it), because the operator names this volume itself.
+    name: str | None = Field(  # type: ignore[assignment]
+        default=None, description="Not needed: the operator names the checkpoint volume."
+    )
 
 
 class CheckpointStorage(ApiModel):
