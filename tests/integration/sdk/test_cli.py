@@ -26,7 +26,7 @@ def _run(kubeconfig: Path, command: str, timeout: float = 300) -> subprocess.Com
 
 
 def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
-    running_operator: object, user_kubeconfig: Path, tiny_data: str
+    running_operator: object, user_kubeconfig: Path, tiny_data: str, namespace: str
 ) -> None:
     generate = " ".join(["llmtrain", "generate", "pretrain", "tiny-cli", "--label", "suite=cli", *TINY_ARGS])
     submitted = _run(user_kubeconfig, f"{generate} | llmtrain submit - --wait --timeout 5m")
@@ -36,7 +36,7 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     # may finish before; their rendering is tested in tests/unit/cli/test_render.py.
     assert re.fullmatch(r"llmtrainingjob/tiny-cli Succeeded in \w+(: step \d+/20, loss [\d.]+, .*)?", submitted.stdout.splitlines()[1])
     assert "tiny-cli: Running" in submitted.stderr
-    assert re.search(r"^tiny-cli Succeeded ━+ ", submitted.stderr, re.MULTILINE)
+    assert re.search(r"^tiny-cli Succeeded ━", submitted.stderr, re.MULTILINE), submitted.stderr
 
     listed = _run(user_kubeconfig, "llmtrain list -l suite=cli")
     assert listed.returncode == Exit.OK, listed.stderr
@@ -56,6 +56,9 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     as_json = _run(user_kubeconfig, "llmtrain get tiny-cli -o json")
     assert json.loads(as_json.stdout)["status"]["phase"] == "Succeeded"
     assert _run(user_kubeconfig, "llmtrain list -o name").stdout == "llmtrainingjob/tiny-cli\n"
+    everywhere = _run(user_kubeconfig, "llmtrain list -A").stdout.splitlines()
+    assert everywhere[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert [namespace, "tiny-cli", "Succeeded"] in [line.split()[:3] for line in everywhere[1:]]
 
     followed = _run(user_kubeconfig, "llmtrain logs tiny-cli -f --rank 0")
     assert followed.returncode == Exit.OK, followed.stderr

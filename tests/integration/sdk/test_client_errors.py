@@ -6,9 +6,14 @@ import pytest
 from integration.sdk.jobs import python_job
 from testenv.controlplane import ControlPlane
 
-from llmtrain import JobExists, JobNotFound, JobRejected, PermissionDenied, TrainingClient
+from kubernetes.client import CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import new_client_from_config
+
+from llmtrain import CRDNotInstalled, JobExists, JobNotFound, JobRejected, PermissionDenied, TrainingClient
 from llmtrain.api.errors import InvalidJobError
 from llmtrain.api.job import LLMTrainingJob
+from llmtrain.client.errors import from_api_exception
 
 
 def test_server_side_validation_names_the_field_with_the_sdks_message(client: TrainingClient) -> None:
@@ -55,3 +60,14 @@ def test_suspend_and_resume_set_the_run_policy(client: TrainingClient) -> None:
     assert client.suspend("pausable").spec.run_policy.suspend is True
     assert client.get("pausable").spec.run_policy.suspend is True
     assert client.resume("pausable").spec.run_policy.suspend is False
+
+
+def test_the_servers_answer_for_a_resource_it_does_not_serve_reads_as_no_crd(control_plane: ControlPlane, namespace: str) -> None:
+    # The session's cluster has the CRD, so ask for a group it does not serve: the API
+    # server answers that the way it answers for llmtrain.dev without the CRD.
+    api = CustomObjectsApi(new_client_from_config(str(control_plane.kubeconfig_path)))  # type: ignore[no-untyped-call]
+    with pytest.raises(ApiException) as raised:
+        api.list_namespaced_custom_object("missing.llmtrain.dev", "v1alpha1", namespace, "llmtrainingjobs")
+    translated = from_api_exception(raised.value, job="gpt", namespace=namespace)
+    assert isinstance(translated, CRDNotInstalled)
+    assert "kubectl apply -f manifests/crd.yaml" in translated.hint

@@ -30,5 +30,7 @@ def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(
     assert {line.rank for line in page["lines"]} == {0, 1}
     assert all(str(line) == f"[rank {line.rank}] {line.text}" for line in page["lines"])
     assert page["phases"][-1] == "Succeeded"
+    assert "LLMTrainingJob/tiny" in {event.object for event in page["events"]}
+    assert [event.time for event in page["events"]] == sorted(event.time for event in page["events"])
     assert client.list() == []
     assert kubectl("get", "pods", "-l", f"{JOB_LABEL}=tiny", "-o", "name").stdout == ""

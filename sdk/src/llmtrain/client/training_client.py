@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from types import TracebackType
-from typing import Any, cast
 
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 
@@ -216,4 +215,4 @@ def _deadline(timeout: float | None) -> float | None:
 def _label_selector(selector: str | Mapping[str, str]) -> str:
     if isinstance(selector, str):
         return selector
-    return ",".join(f"{key}={value}" for key, value in cast(Mapping[str, Any], selector).items())
+    return ",".join(f"{key}={value}" for key, value in selector.items())
