@@ -67,12 +67,12 @@ def test_a_job_asking_for_more_gpus_than_any_node_has_stays_pending_with_the_rea
 
     def unschedulable() -> LLMTrainingJob | None:
         job = client.get("greedy")
-        conditions = job.status.conditions if job.status else []
+        conditions = (job.status.conditions if job.status else None) or []
         return job if any(c.reason == "Unschedulable" for c in conditions) else None
 
     job = eventually(unschedulable, timeout=120, interval=0.5)
     assert job.status is not None and job.status.phase == "Pending"
-    running = next(c for c in job.status.conditions if c.type == "Running")
+    running = next(c for c in job.status.conditions or [] if c.type == "Running")
     assert "Insufficient nvidia.com/gpu" in running.message
     described = cli.llmtrain("describe", "greedy").stdout
     assert "Insufficient nvidia.com/gpu" in described

@@ -34,7 +34,8 @@ def locate(cluster: Cluster, namespace: str, name: str) -> TrainedModel:
     host_root = claim_host_path(cluster, namespace, CHECKPOINT_CLAIM)
     # The directory, not status.checkpoint: the status holds the last checkpoint the operator
     # scraped from rank 0, and the final one is written moments before the pods exit.
-    checkpoints = sorted(host_root.glob("step-*"))
+    # Complete ones only: a checkpoint being written is a `.tmp` directory until it is renamed.
+    checkpoints = sorted(p for p in host_root.glob("step-*") if p.name.removeprefix("step-").isdigit())
     if not checkpoints:
         raise RuntimeError(f"no checkpoint in {host_root}")
     newest = checkpoints[-1]
@@ -55,13 +56,14 @@ def generate(export: Path, prompt: str = PROMPT, new_tokens: int = NEW_TOKENS) -
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     tokenizer = AutoTokenizer.from_pretrained(export, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(export, local_files_only=True)
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     inputs = tokenizer(prompt, return_tensors="pt")
     with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=new_tokens, do_sample=False,
-                                pad_token_id=tokenizer.eos_token_id)
+        output = model.generate(  # type: ignore[misc]
+            **inputs, max_new_tokens=new_tokens, do_sample=False, pad_token_id=tokenizer.eos_token_id
+        )
     return str(tokenizer.decode(output[0], skip_special_tokens=True))

@@ -26,6 +26,7 @@ CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
 CRD_NAME = "llmtrainingjobs.llmtrain.dev"
 # The chart's default full name, which is also its ServiceAccount's name.
 SERVICE_ACCOUNT = DEFAULT_RELEASE
+OPERATOR_NAMESPACE = DEFAULT_NAMESPACE
 # How often the operator reads rank 0's metrics: often enough for a lively progress bar.
 SCRAPE_INTERVAL_SECONDS = "2"
 

@@ -54,7 +54,7 @@ def _install(cluster: local_cluster.Cluster, options: DemoOptions) -> operator_p
     for name in operator_process.install_rbac(cluster):
         detail(f"applied {name}")
     step(3, f"starting the operator (python -m llmtrain_operator) as ServiceAccount "
-            f"{operator_process.DEFAULT_NAMESPACE}/{operator_process.SERVICE_ACCOUNT}")
+            f"{operator_process.OPERATOR_NAMESPACE}/{operator_process.SERVICE_ACCOUNT}")
     operator = operator_process.start(cluster, keep=options.keep)
     detail(f"operator healthy, pid {operator.process.pid}, log {operator.log}")
     return operator
