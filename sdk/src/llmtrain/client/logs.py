@@ -79,7 +79,7 @@ def read(core: CoreV1Api, namespace: str, job: str, rank: int | None) -> Iterato
             for text in lines(response):
                 yield LogLine(pod.rank, pod.attempt, pod.name, text)
         finally:
-            response.release_conn()
+            response.close()
 
 
 @dataclass
@@ -160,7 +160,7 @@ class _Follower:
                 # that pod's log, not the follow.
                 pass
             finally:
-                response.release_conn()
+                response.close()
         finally:
             self.inbox.put(("end", pod.uid))
 

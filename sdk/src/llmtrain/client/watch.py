@@ -8,7 +8,9 @@ Objects stay plain dictionaries: callers validate them into their own models.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,26 +41,36 @@ class Event:
 ListCall = Callable[..., Any]
 
 
+def _abort(response: HTTPResponse) -> None:
+    # close() would wait for the lock that the reading thread holds inside ssl.read()
+    # until the server next sends something; shutting the socket down wakes that read.
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 @dataclass
 class Stopper:
-    """Ends a watch from another thread by closing the answer it is blocked reading."""
+    """Ends a watch or a followed log from another thread by cutting the connection it reads."""
 
     stopped: bool = False
     _response: HTTPResponse | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, response: HTTPResponse) -> None:
+        """Remember the answer being read, cutting it at once if stop() came first."""
         with self._lock:
             self._response = response
             if self.stopped:
-                response.close()
+                _abort(response)
 
     def stop(self) -> None:
-        """Make the watch return at once."""
+        """Make the reader return at once."""
         with self._lock:
             self.stopped = True
             if self._response is not None:
-                self._response.close()
+                _abort(self._response)
 
 
 def list_objects(call: ListCall, /, **selectors: str) -> tuple[list[dict[str, Any]], str]:
@@ -134,7 +146,8 @@ def watch_from(
             if not stopper.stopped:
                 raise
         finally:
-            response.release_conn()
+            # Not release_conn(): a watch left mid-stream must not go back to the pool.
+            response.close()
 
 
 def wait_until_gone(call: ListCall, /, *, deadline: float | None = None, **selectors: str) -> bool:
