@@ -122,7 +122,8 @@ def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:
 def pods(control_plane: ControlPlane, namespace: str, job: str) -> list[dict[str, Any]]:
     """The job's pods, every attempt."""
     listed = control_plane.kubectl_json("-n", namespace, "get", "pods", "-l", f"llmtrain.dev/job-name={job}")
-    return list(listed["items"])  # type: ignore[call-overload]
+    items: list[dict[str, Any]] = listed["items"]  # type: ignore[assignment]
+    return items
 
 
 def pod_processes(job: str, rank: int) -> list[int]:

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from pluggy import Result
 from chart_rbac import operator_rbac_objects, service_account_name
 
 from testenv import procs
@@ -113,7 +114,9 @@ def running_operator(control_plane: ControlPlane, node_agent: NodeAgent) -> Iter
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if report.failed and _RUNNING:

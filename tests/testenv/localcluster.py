@@ -68,7 +68,12 @@ def running_pid(settings: LocalClusterSettings) -> int | None:
         os.kill(pid, 0)
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    return pid
+    try:
+        # A supervisor this process started stays a zombie, alive to kill(0), until reaped.
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return pid
+    return None if reaped == pid else pid
 
 
 def up(settings: LocalClusterSettings, timeout: float = 120) -> int:

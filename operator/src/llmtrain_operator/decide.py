@@ -14,15 +14,17 @@ from typing import Literal
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.status import (
     FINISHED_PHASES,
+    CheckpointStatus,
     Failure,
     LLMTrainingJobStatus,
     NodeCounts,
     Phase,
+    Progress,
 )
 
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
-from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
+from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, checkpoint_path, progress_from
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -223,6 +225,7 @@ class _Decision:
             self.condition("Running", "False", "Succeeded")
             self.enter("Succeeded", "Succeeded", f"all {nodes} nodes finished training")
             self._progress(metrics)
+            self._trained_to_the_end()
             return self.finished()
 
         unschedulable = next((p.unschedulable for p in active if p.unschedulable), None)
@@ -242,6 +245,23 @@ class _Decision:
             self.condition("Running", "False", "Starting", "pods are scheduled; containers are starting")
         self._progress(metrics)
         return self.finish()
+
+    def _trained_to_the_end(self) -> None:
+        """The built-in trainer exits 0 only after its last step and a final checkpoint.
+
+        Rank 0's metrics go with its process, so the last figures read before it exited
+        may stop short of the end; its exit code says where it got to.
+        """
+        if self.spec.trainer is None:
+            return
+        total = self.spec.trainer.schedule.steps
+        previous = self.status.progress or Progress()
+        self.status.progress = previous.model_copy(
+            update={"step": total, "total_steps": total, "eta": "0s", "updated_at": self.now}
+        )
+        if self.status.checkpoint is None or self.status.checkpoint.step != total:
+            path = checkpoint_path(self.spec.checkpoint.path, total)
+            self.status.checkpoint = CheckpointStatus(step=total, path=path, saved_at=self.now)
 
     def _progress(self, metrics: TrainerMetrics | None) -> None:
         if metrics is None:

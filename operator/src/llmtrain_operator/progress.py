@@ -68,6 +68,11 @@ def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
     )
 
 
+def checkpoint_path(checkpoint_dir: str, step: int) -> str:
+    """Where the trainer writes the checkpoint of a step (llmtrain_trainer.checkpoint.step_dir)."""
+    return f"{checkpoint_dir.rstrip('/')}/step-{step:08d}"
+
+
 def checkpoint_from(
     metrics: TrainerMetrics, checkpoint_dir: str, previous: CheckpointStatus | None, now: datetime
 ) -> CheckpointStatus | None:
@@ -77,5 +82,4 @@ def checkpoint_from(
         return previous
     if previous is not None and previous.step == step:
         return previous
-    # Same layout as llmtrain_trainer.checkpoint.step_dir (a test holds them together).
-    return CheckpointStatus(step=step, path=f"{checkpoint_dir.rstrip('/')}/step-{step:08d}", saved_at=now)
+    return CheckpointStatus(step=step, path=checkpoint_path(checkpoint_dir, step), saved_at=now)

@@ -227,3 +227,21 @@ def test_deciding_again_changes_nothing() -> None:
     plan = decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=5))
     assert plan.events == [] and plan.create_ranks == [] and plan.delete_pods == []
     assert plan.status == job.status
+
+
+def test_success_reports_the_last_step_and_checkpoint_of_the_built_in_trainer() -> None:
+    job = _running(_job(trainer={**SPEC["trainer"], "schedule": {"steps": 300}}))
+    metrics = {"llmtrain_step": 280.0, "llmtrain_total_steps": 300.0, "llmtrain_loss": 0.8, "llmtrain_checkpoint_step": 250.0}
+    running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
+    done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
+    plan = decide(running, done, NOW + timedelta(seconds=5))
+    progress, checkpoint = plan.status.progress, plan.status.checkpoint
+    assert progress is not None and (progress.step, progress.total_steps, progress.loss, progress.eta) == (300, 300, 0.8, "0s")
+    assert checkpoint is not None and (checkpoint.step, checkpoint.path) == (300, "/ckpt/step-00000300")
+
+
+def test_a_custom_command_gets_no_invented_progress() -> None:
+    job = _running(_job(command=["x.py"], trainer=None))
+    done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
+    plan = decide(job, done, NOW)
+    assert plan.status.phase == "Succeeded" and plan.status.progress is None and plan.status.checkpoint is None
