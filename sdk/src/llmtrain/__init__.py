@@ -9,6 +9,7 @@
 from llmtrain.api.errors import InvalidJobError
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.client import (
+    ApiError,
     ClientError,
     ClusterUnreachable,
     ConfigError,
@@ -27,6 +28,7 @@ from llmtrain.client import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApiError",
     "ClientError",
     "ClusterUnreachable",
     "ConfigError",

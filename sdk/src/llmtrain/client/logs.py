@@ -53,7 +53,7 @@ class _Pod:
     def of(cls, pod: dict[str, Any]) -> _Pod:
         labels = pod["metadata"].get("labels") or {}
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        state = statuses[0].get("state") or {} if statuses else {}
+        state = (statuses[0].get("state") or {}) if statuses else {}
         return cls(
             name=pod["metadata"]["name"],
             uid=pod["metadata"]["uid"],
