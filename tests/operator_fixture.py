@@ -23,7 +23,7 @@ from chart_rbac import operator_rbac_objects, service_account_name
 
 from testenv import procs
 from testenv.controlplane import ControlPlane
-from testenv.netutil import free_port, wait_until
+from testenv.netutil import free_port, http_ok, wait_until
 from testenv.nodeagent import NodeAgent
 from testenv.paths import REPO_ROOT
 
@@ -75,11 +75,7 @@ class RunningOperator:
         assert self.process is not None
         if self.process.poll() is not None:
             raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{procs.tail(self.log)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"http://127.0.0.1:{self.health_port}/healthz")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -8,32 +8,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from job_helpers import write_token_corpus
 
 from e2e.surfaces import Cli
 from llmtrain import TrainingClient
-from testenv.controlplane import ControlPlane
 
 
 @pytest.fixture
-def user_kubeconfig(running_operator: object, control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
-    """The admin kubeconfig with the test's namespace as its context's namespace."""
-    config = yaml.safe_load(control_plane.kubeconfig_path.read_text())
-    config["contexts"][0]["context"]["namespace"] = namespace
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-@pytest.fixture
-def cli(user_kubeconfig: Path) -> Cli:
+def cli(running_operator: object, user_kubeconfig: Path) -> Cli:
     """The `llmtrain` console script, pointed at the test's namespace."""
     return Cli(user_kubeconfig)
 
 
 @pytest.fixture
-def client(user_kubeconfig: Path) -> Iterator[TrainingClient]:
+def client(running_operator: object, user_kubeconfig: Path) -> Iterator[TrainingClient]:
     """The SDK's client, in the test's namespace."""
     with TrainingClient(kubeconfig=user_kubeconfig) as training_client:
         yield training_client

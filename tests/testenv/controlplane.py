@@ -15,15 +15,13 @@ import ssl
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
-from testenv.netutil import free_port, wait_until
+from testenv.netutil import free_port, http_ok, wait_until
 from testenv.paths import binary
 from testenv.pki import CertificateAuthority, CertPair
 
@@ -130,7 +128,7 @@ class ControlPlane:
             "--unsafe-no-fsync",
             "--log-level=warn",
         )
-        wait_until(lambda: _http_ok(f"{etcd_url}/health"), s.start_timeout, "etcd")
+        wait_until(lambda: http_ok(f"{etcd_url}/health"), s.start_timeout, "etcd")
 
         self._spawn(
             "kube-apiserver",
@@ -282,15 +280,7 @@ class ControlPlane:
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{procs.tail(self.logs[name])}")
         ctx = ssl.create_default_context(cafile=str(self.ca.ca.cert))
         ctx.load_cert_chain(str(self.admin.cert), str(self.admin.key))
-        return _http_ok(self.server + path, ctx)
-
-
-def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
-            return 200 <= int(response.status) < 300
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+        return http_ok(self.server + path, ctx)
 
 
 def _first_service_ip(cidr: str) -> str:

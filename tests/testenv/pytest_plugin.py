@@ -7,6 +7,8 @@ tests/conftest.py).
   ("gpu-node-0", "gpu-node-1", labelled `llmtrain.dev/pool=gpu`).
 - `namespace` (function): a fresh namespace (deleted afterwards) named after the test.
 - `kubectl` (function): `control_plane.kubectl` with the test's namespace by default.
+- `user_kubeconfig` (function): the admin kubeconfig with the test's namespace as its
+  context's namespace, which is what a user of kubectl, the CLI or the SDK has.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from testenv.controlplane import ControlPlane
 from testenv.nodeagent import NodeAgent, NodeSpec
@@ -62,6 +66,15 @@ def kubectl(control_plane: ControlPlane, namespace: str) -> Kubectl:
         return control_plane.kubectl("-n", namespace, *args, input=input, check=check, timeout=timeout)
 
     return run
+
+
+@pytest.fixture
+def user_kubeconfig(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
+    config = yaml.safe_load(control_plane.kubeconfig_path.read_text())
+    config["contexts"][0]["context"]["namespace"] = namespace
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

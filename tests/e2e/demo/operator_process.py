@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from chart_rbac import DEFAULT_NAMESPACE, DEFAULT_RELEASE, render
 from e2e.demo.cluster import Cluster
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
-from testenv.netutil import free_port, wait_until
+from testenv.netutil import free_port, http_ok, wait_until
 from testenv.paths import REPO_ROOT
 
 CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
@@ -82,11 +81,7 @@ class OperatorProcess:
     def healthy(self) -> bool:
         if self.process.poll() is not None:
             raise RuntimeError(f"the operator exited with {self.process.returncode}:\n{procs.tail(self.log)}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"http://127.0.0.1:{self.health_port}/healthz")
 
     def stop(self) -> None:
         procs.stop(self.process)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from testenv.controlplane import ControlPlane
 from testenv.pytest_plugin import Kubectl
 from testenv.testing import eventually
@@ -27,16 +26,6 @@ VOCAB = 512
 def client(running_operator: object, control_plane: ControlPlane, namespace: str) -> Iterator[TrainingClient]:
     with TrainingClient(kubeconfig=control_plane.kubeconfig_path, namespace=namespace) as training_client:
         yield training_client
-
-
-@pytest.fixture
-def user_kubeconfig(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Path:
-    """The admin kubeconfig with the test's namespace as its context's namespace."""
-    config = yaml.safe_load(control_plane.kubeconfig_path.read_text())
-    config["contexts"][0]["context"]["namespace"] = namespace
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture
