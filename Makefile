@@ -48,4 +48,5 @@ clean: ## remove the virtual environment and caches (keeps bin/)
 
 include tests/testenv/testenv.mk
 include charts/chart.mk
+include bench/bench.mk
 include tests/e2e/e2e.mk

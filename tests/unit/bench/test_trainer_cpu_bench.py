@@ -52,9 +52,6 @@ def test_ours_from_records_refuses_missing_steps(bench: ModuleType) -> None:
 
 def test_tiny_benchmark_reports_both_trainers_and_the_ratio(bench: ModuleType, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    # The Hugging Face Trainer refuses to start without accelerate, which no package of
-    # ours depends on; `make bench` installs it.
-    pytest.importorskip("accelerate", reason="the Hugging Face Trainer needs accelerate (make bench installs it)")
     out = tmp_path / "report.json"
     assert bench.main(["--seq-len", "16", "--batch", "2", "--warmup", "1", "--steps", "2", "--threads", "1",
                        "--out", str(out)]) == 0
