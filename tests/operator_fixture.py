@@ -27,7 +27,8 @@ from testenv.netutil import free_port, http_ok, wait_until
 from testenv.nodeagent import NodeAgent
 from testenv.paths import REPO_ROOT
 
-OPERATOR_NAMESPACE = "llmtrain-system"
+# Not the chart's default namespace: the chart's own tests install and remove that one.
+OPERATOR_NAMESPACE = "llmtrain-operator-under-test"
 CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
 RESYNC_SECONDS = "1"
 _RUNNING: list[RunningOperator] = []
