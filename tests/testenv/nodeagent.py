@@ -19,7 +19,7 @@ from types import TracebackType
 from testenv import procs
 from testenv.agentconfig import AgentConfig, Mode, NodeAgentSettings, NodeSpec, SimulateSettings
 from testenv.controlplane import ControlPlane
-from testenv.netutil import free_port, wait_until
+from testenv.netutil import wait_until
 from testenv.paths import PODNET_SHIM, REPO_ROOT, VENV_BIN, binary
 
 __all__ = ["NodeAgent", "NodeAgentSettings", "NodeSpec", "SimulateSettings"]
