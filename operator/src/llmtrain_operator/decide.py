@@ -182,7 +182,8 @@ class _Decision:
         self.delete([p for p in self.pods if p.attempt != attempt])
 
         if self.status.phase == "Restarting":
-            if current or self.plan.delete_pods or any(p.attempt != attempt for p in self.pods):
+            if self.pods:
+                # The next attempt starts only once every pod of the last one is gone.
                 self.delete(current)
                 return self.finish()
             self.status.attempt = attempt = attempt + 1
