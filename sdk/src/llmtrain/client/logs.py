@@ -18,10 +18,9 @@ import urllib3.exceptions
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from llmtrain.api.job import GROUP, PLURAL, VERSION
 from llmtrain.api.status import FINISHED_PHASES
 from llmtrain.client.stream import lines, raw
-from llmtrain.client.watch import Event, Stopper, list_and_watch, list_objects
+from llmtrain.client.watch import Event, Stopper, list_and_watch, list_objects, one_job
 
 JOB_LABEL = "llmtrain.dev/job-name"
 RANK_LABEL = "llmtrain.dev/node-rank"
@@ -176,13 +175,7 @@ class _Follower:
 
     def _watch_job(self, stopper: Stopper) -> None:
         for event in list_and_watch(
-            self.custom.list_namespaced_custom_object,
-            stopper=stopper,
-            group=GROUP,
-            version=VERSION,
-            namespace=self.namespace,
-            plural=PLURAL,
-            field_selector=f"metadata.name={self.job}",
+            self.custom.list_namespaced_custom_object, stopper=stopper, **one_job(self.namespace, self.job)
         ):
             if _finished(event):
                 self.inbox.put(("finished", None))

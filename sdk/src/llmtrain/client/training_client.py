@@ -22,7 +22,7 @@ from llmtrain.client import config, logs
 from llmtrain.client.errors import JobFailed, JobNotFound, WaitTimeout, translated
 from llmtrain.client.events import JobEvent, list_events
 from llmtrain.client.logs import LogLine
-from llmtrain.client.watch import list_and_watch, list_objects, wait_until_gone
+from llmtrain.client.watch import list_and_watch, list_objects, one_job, wait_until_gone
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -102,13 +102,7 @@ class TrainingClient:
             if not wait:
                 return
             gone = wait_until_gone(
-                self._custom.list_namespaced_custom_object,
-                deadline=deadline,
-                group=GROUP,
-                version=VERSION,
-                namespace=self.namespace,
-                plural=PLURAL,
-                field_selector=f"metadata.name={name}",
+                self._custom.list_namespaced_custom_object, deadline=deadline, **one_job(self.namespace, name)
             ) and wait_until_gone(
                 self._core.list_namespaced_pod, deadline=deadline, namespace=self.namespace, label_selector=logs.selector(name, None)
             )
@@ -138,13 +132,7 @@ class TrainingClient:
         last: LLMTrainingJobStatus | None = None
         with translated(self.server, self.namespace, job=name):
             for event in list_and_watch(
-                self._custom.list_namespaced_custom_object,
-                deadline=deadline,
-                group=GROUP,
-                version=VERSION,
-                namespace=self.namespace,
-                plural=PLURAL,
-                field_selector=f"metadata.name={name}",
+                self._custom.list_namespaced_custom_object, deadline=deadline, **one_job(self.namespace, name)
             ):
                 if event.type == "DELETED":
                     raise JobNotFound(f'Job "{name}" was deleted.', "")

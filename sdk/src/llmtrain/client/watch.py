@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from urllib3 import HTTPResponse
 
+from llmtrain.api.job import GROUP, PLURAL, VERSION
 from llmtrain.client.stream import lines, raw
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "SYNC"]
@@ -71,6 +72,27 @@ class Stopper:
             self.stopped = True
             if self._response is not None:
                 _abort(self._response)
+
+
+class JobSelectors(TypedDict):
+    """Arguments of the custom-objects list call that select one job."""
+
+    group: str
+    version: str
+    namespace: str
+    plural: str
+    field_selector: str
+
+
+def one_job(namespace: str, name: str) -> JobSelectors:
+    """The selectors that list or watch a single LLMTrainingJob by name."""
+    return {
+        "group": GROUP,
+        "version": VERSION,
+        "namespace": namespace,
+        "plural": PLURAL,
+        "field_selector": f"metadata.name={name}",
+    }
 
 
 def list_objects(call: ListCall, /, **selectors: str) -> tuple[list[dict[str, Any]], str]:
