@@ -133,6 +133,10 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
             {"name": "PET_RDZV_ENDPOINT", "value": f"{master}:{port}"},
             {"name": "PET_RDZV_ID", "value": f"{job.metadata.uid}-{attempt}"},
             {"name": "PET_MAX_RESTARTS", "value": str(spec.elastic.max_restarts)},
+            # With the agents' shared TCPStore, a node that joins a running gang waits for
+            # rank 0 to publish MASTER_ADDR again, which it never does (seen with torch 2.13):
+            # the join times out after 60 s. Without sharing, every round publishes it.
+            {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"},
         ]
     env += [
         {"name": "LLMTRAIN_JOB_NAME", "value": name},

@@ -65,6 +65,9 @@ class _Decision:
             self.conditions, type_, status, reason, message, self.now, self.job.metadata.generation
         )
 
+    def reason(self, type_: str) -> str | None:
+        return next((c.reason for c in self.conditions if c.type == type_), None)
+
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self.plan.events.append(JobEvent(type_, reason, message))
 
@@ -196,6 +199,11 @@ class _Decision:
     def run(self, current: list[PodView], metrics: TrainerMetrics | None) -> Plan:
         nodes = self.spec.nodes
         elastic = self.spec.elastic is not None
+        if elastic:
+            # Ranks beyond `nodes` leave through a scale-down: how they exit is no failure.
+            leaving = [p for p in current if p.rank >= nodes]
+            self.delete(leaving)
+            current = [p for p in current if p.rank < nodes]
         present = {p.rank for p in current if not p.deleting}
         missing = [rank for rank in range(nodes) if rank not in present]
         gang_started = any(p.started for p in current)
@@ -214,8 +222,6 @@ class _Decision:
             )
             return self.restart_or_fail(failure, self.spec.run_policy.restart_policy != "Never", current)
 
-        if elastic:
-            self.delete([p for p in current if p.rank >= nodes])
         self.plan.create_ranks = missing
         active = [p for p in current if p.rank < nodes]
         self.status.nodes = _counts(nodes, active)
@@ -233,8 +239,11 @@ class _Decision:
         if missing or not all(p.scheduled for p in active):
             self.status.phase = "Pending"
             if unschedulable is not None:
-                if self.condition("Running", "False", "Unschedulable", unschedulable):
+                # The scheduler rewords its message as nodes come and go; the status follows
+                # the wording, the event marks only the moment the job became unschedulable.
+                if self.reason("Running") != "Unschedulable":
                     self.event("Warning", "Unschedulable", unschedulable)
+                self.condition("Running", "False", "Unschedulable", unschedulable)
             else:
                 self.condition("Running", "False", "Pending", "waiting for the pods to be scheduled")
         elif all(p.running or p.succeeded for p in active):

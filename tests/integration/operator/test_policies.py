@@ -135,7 +135,8 @@ def test_unschedulable_pods_say_why_without_a_retry_storm(
     time.sleep(5)
     assert {p["metadata"]["uid"] for p in pods(control_plane, namespace, "stuck")} == uids, "no pod was recreated"
     events = control_plane.kubectl_json("-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=stuck,reason=Unschedulable")
-    assert len(events["items"]) == 1, "one event, not one per resync"  # type: ignore[arg-type]
+    messages = [event["message"] for event in events["items"]]  # type: ignore[index]
+    assert len(messages) == 1, f"one event, not one per resync: {messages}"
     assert status_phase(control_plane, namespace) == "Pending"
 
 

@@ -124,6 +124,7 @@ def test_elastic_jobs_use_the_c10d_rendezvous() -> None:
     assert env["PET_NNODES"] == "2:4" and env["PET_RDZV_BACKEND"] == "c10d"
     assert env["PET_RDZV_ENDPOINT"] == "gpt-node-0.gpt.ml.svc:29500"
     assert env["PET_RDZV_ID"] == "uid-1-7" and env["PET_MAX_RESTARTS"] == "5"
+    assert env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "1", "a node joining a running gang needs MASTER_ADDR republished"
 
 
 def test_headless_service_resolves_unready_pods() -> None:

@@ -56,6 +56,10 @@ def test_unschedulable_pods_say_why_once() -> None:
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "Unschedulable")]
     again = decide(_after(job, plan), waiting, NOW + timedelta(seconds=30))
     assert again.events == [] and again.status == plan.status
+    reworded = "0/2 nodes are available: 1 node(s) had untolerated taint, 1 Insufficient nvidia.com/gpu."
+    still = decide(_after(job, plan), pods(pod_body(0, phase="Pending", unschedulable=reworded), pod_body(1, phase="Pending", unschedulable=reworded)), NOW)
+    assert still.events == [], "one event when the job becomes unschedulable, not one per wording"
+    assert next(c for c in still.status.conditions or [] if c.type == "Running").message == reworded
 
 
 def test_scheduled_pods_are_starting_then_running() -> None:
@@ -198,6 +202,10 @@ def test_an_elastic_job_scales_with_nodes() -> None:
     shrunk = job.model_copy(update={"spec": job.spec.model_copy(update={"nodes": 1})})
     plan = decide(shrunk, pods(pod_body(0), pod_body(1)), NOW)
     assert plan.delete_pods == ["gpt-node-1"] and plan.status.phase == "Running"
+    stopped = pods(pod_body(0), pod_body(1, phase="Failed", exit_code=143))
+    after_sigterm = decide(_after(shrunk, plan), stopped, NOW)
+    assert (after_sigterm.status.phase, after_sigterm.status.attempt, after_sigterm.status.restarts) == ("Running", 1, 0)
+    assert after_sigterm.status.failure is None and after_sigterm.delete_pods == ["gpt-node-1"]
 
 
 def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
