@@ -190,11 +190,12 @@ class MountPoints:
                 fd = os.open(_lock_file(path), os.O_CREAT | os.O_RDWR, 0o644)
                 fcntl.flock(fd, fcntl.LOCK_SH)
                 held.append((path, fd))
+                # The shared lock lets pods starting at once both find the path missing.
                 if not os.path.lexists(path):
                     if path == Path(mount.target) and not mount.source.is_dir():
-                        path.touch()
+                        path.touch(exist_ok=True)
                     else:
-                        path.mkdir()
+                        path.mkdir(exist_ok=True)
         return held
 
     def release(self, held: list[tuple[Path, int]]) -> None:
