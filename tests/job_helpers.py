@@ -82,6 +82,11 @@ def submit(control_plane: ControlPlane, namespace: str, job: Job) -> None:
     control_plane.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(job))
 
 
+def patch_spec(control_plane: ControlPlane, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    """kubectl patch the job's spec (a JSON merge patch), as a user edits a running job."""
+    control_plane.kubectl("-n", namespace, "patch", "ltj", name, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+
 def get_job(control_plane: ControlPlane, namespace: str, name: str) -> Job:
     """The job as stored."""
     return dict(control_plane.kubectl_json("-n", namespace, "get", "llmtrainingjob", name))

@@ -3,9 +3,7 @@ and real torchrun agents re-form the gang through the c10d rendezvous."""
 
 from __future__ import annotations
 
-import json
-
-from job_helpers import command_job, phase_is, pods, shell, submit, wait_for_status
+from job_helpers import command_job, patch_spec, phase_is, pods, shell, submit, wait_for_status
 from operator_fixture import RunningOperator
 
 from testenv.controlplane import ControlPlane
@@ -13,10 +11,6 @@ from testenv.netutil import wait_until
 
 # Every worker says how large its gang is, then waits to be stopped or re-formed.
 REPORT_WORLD_SIZE = shell('echo "world size $WORLD_SIZE"; exec sleep 300')
-
-
-def _scale(control_plane: ControlPlane, namespace: str, nodes: int) -> None:
-    control_plane.kubectl("-n", namespace, "patch", "ltj", "grow", "--type=merge", "-p", json.dumps({"spec": {"nodes": nodes}}))
 
 
 def _uids(control_plane: ControlPlane, namespace: str) -> dict[str, str]:
@@ -35,7 +29,7 @@ def test_an_elastic_job_scales_within_its_bounds_without_a_new_attempt(
     first = _uids(control_plane, namespace)
     assert list(first) == ["grow-node-0"]
 
-    _scale(control_plane, namespace, 2)
+    patch_spec(control_plane, namespace, "grow", {"nodes": 2})
     grown = wait_for_status(
         control_plane, namespace, "grow",
         lambda st: st.get("phase") == "Running" and st.get("nodes", {}).get("ready") == 2,
@@ -45,7 +39,7 @@ def test_an_elastic_job_scales_within_its_bounds_without_a_new_attempt(
     assert _uids(control_plane, namespace)["grow-node-0"] == first["grow-node-0"], "rank 0 kept its pod"
     wait_until(lambda: "world size 2" in rank0_logs(), 180, "torchrun on rank 0 to re-form the gang with the new node")
 
-    _scale(control_plane, namespace, 1)
+    patch_spec(control_plane, namespace, "grow", {"nodes": 1})
     wait_until(lambda: list(_uids(control_plane, namespace)) == ["grow-node-0"], 60, "the second node's pod to go")
     shrunk = wait_for_status(
         control_plane, namespace, "grow",

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from job_helpers import command_job, get_job, phase_is, pod_processes, pods, shell, submit, wait_for_status
+from job_helpers import command_job, get_job, patch_spec, phase_is, pod_processes, pods, shell, submit, wait_for_status
 from operator_fixture import RunningOperator
 
 from testenv.controlplane import ControlPlane
@@ -16,21 +16,17 @@ from testenv.netutil import wait_until
 SLEEP = shell("sleep 120")
 
 
-def _patch(control_plane: ControlPlane, namespace: str, name: str, spec: dict) -> None:
-    control_plane.kubectl("-n", namespace, "patch", "ltj", name, "--type=merge", "-p", json.dumps({"spec": spec}))
-
-
 def test_suspend_stops_the_pods_and_resume_starts_a_new_attempt(
     running_operator: RunningOperator, control_plane: ControlPlane, namespace: str
 ) -> None:
     submit(control_plane, namespace, command_job("pause", SLEEP))
     wait_for_status(control_plane, namespace, "pause", phase_is("Running"), "the gang to run")
     assert pod_processes("pause", 0)
-    _patch(control_plane, namespace, "pause", {"runPolicy": {"suspend": True}})
+    patch_spec(control_plane, namespace, "pause", {"runPolicy": {"suspend": True}})
     wait_for_status(control_plane, namespace, "pause", phase_is("Suspended"), "suspension")
     wait_until(lambda: not pods(control_plane, namespace, "pause"), 60, "the pods to be deleted")
     assert not pod_processes("pause", 0) and not pod_processes("pause", 1)
-    _patch(control_plane, namespace, "pause", {"runPolicy": {"suspend": False}})
+    patch_spec(control_plane, namespace, "pause", {"runPolicy": {"suspend": False}})
     resumed = wait_for_status(
         control_plane, namespace, "pause", lambda st: st.get("phase") == "Running" and st.get("attempt") == 2, "resumption"
     )
@@ -176,12 +172,12 @@ def test_spec_changes_to_a_running_job_apply_at_the_next_attempt(
     submit(control_plane, namespace, command_job("edit", SLEEP, env=[{"name": "NCCL_DEBUG", "value": "WARN"}]))
     wait_for_status(control_plane, namespace, "edit", phase_is("Running"), "the gang to run")
     uids = sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit"))
-    _patch(control_plane, namespace, "edit", {"env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
+    patch_spec(control_plane, namespace, "edit", {"env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
     time.sleep(3)
     assert sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit")) == uids, "the running attempt is left alone"
-    _patch(control_plane, namespace, "edit", {"runPolicy": {"suspend": True}})
+    patch_spec(control_plane, namespace, "edit", {"runPolicy": {"suspend": True}})
     wait_for_status(control_plane, namespace, "edit", phase_is("Suspended"), "suspension")
-    _patch(control_plane, namespace, "edit", {"runPolicy": {"suspend": False}})
+    patch_spec(control_plane, namespace, "edit", {"runPolicy": {"suspend": False}})
     wait_for_status(control_plane, namespace, "edit", lambda st: st.get("attempt") == 2 and st.get("phase") == "Running", "the next attempt")
     for pod in pods(control_plane, namespace, "edit"):
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
