@@ -20,32 +20,17 @@ import pytest
 import yaml
 from pluggy import Result
 from chart_rbac import operator_rbac_objects, service_account_name
+from crd_install import install_crd
 
 from testenv import procs
 from testenv.controlplane import ControlPlane
 from testenv.netutil import free_port, http_ok, wait_until
 from testenv.nodeagent import NodeAgent
-from testenv.paths import REPO_ROOT
 
 # Not the chart's default namespace: the chart's own tests install and remove that one.
 OPERATOR_NAMESPACE = "llmtrain-operator-under-test"
-CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
 RESYNC_SECONDS = "1"
 _RUNNING: list[RunningOperator] = []
-
-
-def install_crd(control_plane: ControlPlane) -> None:
-    """Apply the generated CRD and wait until the API server serves it."""
-    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-
-    def established() -> bool:
-        result = control_plane.kubectl(
-            "get", "customresourcedefinition", "llmtrainingjobs.llmtrain.dev",
-            "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False,
-        )  # fmt: skip
-        return result.stdout.strip() == "True"
-
-    wait_until(established, timeout=60, what="the LLMTrainingJob CRD to be established")
 
 
 class RunningOperator:
@@ -95,7 +80,7 @@ class RunningOperator:
 
 @pytest.fixture(scope="session")
 def running_operator(control_plane: ControlPlane, node_agent: NodeAgent) -> Iterator[RunningOperator]:
-    install_crd(control_plane)
+    install_crd(control_plane.kubectl)
     control_plane.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
     rbac = yaml.safe_dump_all(operator_rbac_objects(OPERATOR_NAMESPACE))
     control_plane.kubectl("apply", "-f", "-", input=rbac)

@@ -19,30 +19,12 @@ from e2e.demo.cluster import Cluster
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
 from testenv.netutil import free_port, http_ok, wait_until
-from testenv.paths import REPO_ROOT
 
-CRD_FILE = REPO_ROOT / "manifests" / "crd.yaml"
-CRD_NAME = "llmtrainingjobs.llmtrain.dev"
 # The chart's default full name, which is also its ServiceAccount's name.
 SERVICE_ACCOUNT = DEFAULT_RELEASE
 OPERATOR_NAMESPACE = DEFAULT_NAMESPACE
 # How often the operator reads rank 0's metrics: often enough for a lively progress bar.
 SCRAPE_INTERVAL_SECONDS = "2"
-
-
-def install_crd(cluster: Cluster) -> None:
-    """Apply manifests/crd.yaml and wait until the API server serves the kind."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-
-    def established() -> bool:
-        # `kubectl wait` fails outright while the CRD has no conditions yet, so poll instead.
-        result = cluster.kubectl(
-            "get", "customresourcedefinition", CRD_NAME,
-            "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False,
-        )  # fmt: skip
-        return result.stdout.strip() == "True"
-
-    wait_until(established, timeout=60, what="the LLMTrainingJob CRD to be established", interval=0.2)
 
 
 def install_rbac(cluster: Cluster, namespace: str = DEFAULT_NAMESPACE) -> list[str]:

@@ -7,6 +7,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from crd_install import install_crd
+
 from e2e.demo import cluster as local_cluster
 from e2e.demo import data, model, operator_process, submit
 from e2e.demo.console import detail, elapsed, step
@@ -50,7 +52,7 @@ def run(options: DemoOptions) -> int:
 
 def _install(cluster: local_cluster.Cluster, options: DemoOptions) -> operator_process.OperatorProcess:
     step(2, "installing the LLMTrainingJob CRD and the chart's ServiceAccount and RBAC (helm template)")
-    operator_process.install_crd(cluster)
+    install_crd(cluster.kubectl)
     for name in operator_process.install_rbac(cluster):
         detail(f"applied {name}")
     step(3, f"starting the operator (python -m llmtrain_operator) as ServiceAccount "

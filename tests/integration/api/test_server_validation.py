@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from operator_fixture import install_crd
+from crd_install import install_crd
 from validation_cases import BAD, GOOD, Case
 
 from testenv.controlplane import ControlPlane
@@ -16,7 +16,7 @@ from testenv.controlplane import ControlPlane
 
 @pytest.fixture(scope="module")
 def crd_installed(control_plane: ControlPlane) -> ControlPlane:
-    install_crd(control_plane)
+    install_crd(control_plane.kubectl)
     return control_plane
 
 
