@@ -66,7 +66,8 @@ def helm(
         argv.append(f"--kubeconfig={kubeconfig}")
     result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT)
     if check and result.returncode != 0:
-        raise subprocess.CalledProcessError(result.returncode, argv, result.stdout, result.stderr)
+        # pytest prints a CalledProcessError without its output: say what helm said.
+        raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return result
 
 

@@ -62,6 +62,13 @@ def tiny_trainer_job(
     return job
 
 
+def job_checkpoints(volume: Path, job: str) -> Path:
+    """A job's own directory on the host side of its checkpoint volume: <volume>/<namespace>/<job>."""
+    found = sorted(volume.glob(f"*/{job}"))
+    assert len(found) == 1, f"expected one checkpoint directory of {job} under {volume}, found {found}"
+    return found[0]
+
+
 def command_job(name: str, command: list[str], nodes: int = 2, **spec: Any) -> Job:
     """A custom-command job: torchrun runs `command` on every node."""
     return {
@@ -144,6 +151,20 @@ def pod_processes(job: str, rank: int) -> list[int]:
         if f"LLMTRAIN_JOB_NAME={job}".encode() in environ and f"PET_NODE_RANK={rank}".encode() in environ:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def worker_pid(job: str, rank: int) -> int:
+    """The training process of global rank `rank` (torchrun sets RANK in its workers only)."""
+    found = [pid for pid in pod_processes(job, rank) if f"RANK={rank}".encode() in _environ(pid)]
+    assert len(found) == 1, f"expected one worker of rank {rank} of {job}, found {found}"
+    return found[0]
+
+
+def _environ(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return []
 
 
 def kill_rank(job: str, rank: int, sig: signal.Signals = signal.SIGKILL) -> int:

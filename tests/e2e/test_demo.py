@@ -33,11 +33,11 @@ def test_the_demo_trains_exports_and_generates(tmp_path: Path) -> None:
 
     # The export is a Hugging Face model directory on the checkpoint claim, next to the
     # final checkpoint of step 300.
-    exports = list(directory.glob("state/node-agent/volumes/*/hf"))
+    exports = list(directory.glob("state/node-agent/volumes/*/default/tiny-cpu/hf"))
     assert len(exports) == 1, exports
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in exports[0].iterdir()}
     assert (exports[0].parent / "step-00000300").is_dir()
-    assert "checkpoint of step 300: /checkpoints/step-00000300" in output
+    assert "checkpoint of step 300: /checkpoints/default/tiny-cpu/step-00000300" in output
     generated = re.search(r"generated:\s+'(.*)'", output)
     assert generated is not None, output[-3000:]
     text = generated.group(1)

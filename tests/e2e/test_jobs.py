@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from job_helpers import command_job, pod_processes, shell, tiny_trainer_job
+from job_helpers import command_job, job_checkpoints, pod_processes, shell, tiny_trainer_job
 
 from e2e.surfaces import Cli, checkpoint_steps, resumed_step
 from llmtrain import LLMTrainingJob, TrainingClient
@@ -34,7 +34,7 @@ def test_two_jobs_run_at_once_without_interfering(
         status = finals[name].status
         assert status is not None and status.phase == "Succeeded", (name, status)
         assert status.restarts == 0 and status.attempt == 1
-        assert checkpoint_steps(tmp_path / name)[-1] == count, "each job wrote its own checkpoints"
+        assert checkpoint_steps(job_checkpoints(tmp_path / name, name))[-1] == count, "each job wrote its own checkpoints"
         log = cli.rank_log(name)
         assert f"training {name} steps 0..{count}: world 2" in log
         assert resumed_step(log) is None, "neither job picked up the other's checkpoint"

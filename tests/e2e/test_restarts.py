@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from job_helpers import kill_rank, pod_processes, tiny_trainer_job
+from job_helpers import job_checkpoints, kill_rank, pod_processes, tiny_trainer_job
 
 from e2e.surfaces import Cli, checkpoint_steps, resumed_step
 from llmtrain import TrainingClient
@@ -47,7 +47,7 @@ def test_a_killed_rank_restarts_the_gang_which_resumes_from_its_checkpoint(
     for rank in (0, 1):
         resumed = resumed_step(cli.rank_log("killed", rank))
         assert resumed is not None and resumed >= saved, f"rank {rank} resumed at {resumed}, checkpoint was {saved}"
-    assert checkpoint_steps(checkpoints)[-1] == STEPS
+    assert checkpoint_steps(job_checkpoints(checkpoints, "killed"))[-1] == STEPS
 
 
 def test_a_suspended_job_stops_its_pods_and_resumes_from_its_checkpoint(
@@ -63,7 +63,7 @@ def test_a_suspended_job_stops_its_pods_and_resumes_from_its_checkpoint(
     eventually(lambda: not cli.pods("paused") or None, timeout=60)
     assert pod_processes("paused", 0) == [] and pod_processes("paused", 1) == []
     # A suspended trainer saves a checkpoint after its current step (SIGTERM).
-    kept = checkpoint_steps(checkpoints)[-1]
+    kept = checkpoint_steps(job_checkpoints(checkpoints, "paused"))[-1]
     assert 0 < kept < STEPS
 
     cli.llmtrain("resume", "paused")
@@ -71,4 +71,4 @@ def test_a_suspended_job_stops_its_pods_and_resumes_from_its_checkpoint(
     assert final.status is not None and final.status.phase == "Succeeded"
     assert final.status.attempt == 2
     assert resumed_step(cli.rank_log("paused")) == kept
-    assert checkpoint_steps(checkpoints)[-1] == STEPS
+    assert checkpoint_steps(job_checkpoints(checkpoints, "paused"))[-1] == STEPS

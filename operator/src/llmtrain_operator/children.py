@@ -8,6 +8,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmtrain.api.contract import (
+    ENV_ATTEMPT,
+    ENV_CHECKPOINT_DIR,
+    ENV_JOB_NAME,
+    ENV_JOB_NAMESPACE,
+    ENV_JOB_UID,
+    ENV_METRICS_PORT,
+    TERMINATION_LOG,
+    job_checkpoint_dir,
+)
 from llmtrain.api.job import API_VERSION, KIND, LLMTrainingJob
 from llmtrain.api.spec import LLMTrainingJobSpec
 
@@ -16,6 +26,9 @@ from llmtrain_operator.settings import OperatorSettings
 
 Manifest = dict[str, Any]
 
+TRAINER_LAUNCHER = "llmtrain-torchrun"
+"""torchrun that exits with the failed worker's own code and reports why (llmtrain_trainer.launch)."""
+TORCHRUN = "torchrun"
 TRAINER_ARGS = ["-m", "llmtrain_trainer", "--config", f"{names.CONFIG_MOUNT_DIR}/{names.CONFIG_FILE}"]
 COSCHEDULING_SCHEDULER = "scheduler-plugins-scheduler"
 VOLCANO_SCHEDULER = "volcano"
@@ -139,10 +152,15 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
             {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"},
         ]
     env += [
-        {"name": "LLMTRAIN_JOB_NAME", "value": name},
-        {"name": "LLMTRAIN_ATTEMPT", "value": str(attempt)},
-        {"name": "LLMTRAIN_CHECKPOINT_DIR", "value": spec.checkpoint.path},
-        {"name": "LLMTRAIN_METRICS_PORT", "value": str(settings.trainer_metrics_port)},
+        {"name": ENV_JOB_NAME, "value": name},
+        {"name": ENV_JOB_NAMESPACE, "value": namespace},
+        {"name": ENV_JOB_UID, "value": str(job.metadata.uid)},
+        {"name": ENV_ATTEMPT, "value": str(attempt)},
+        {"name": ENV_CHECKPOINT_DIR, "value": job_checkpoint_dir(spec.checkpoint.path, namespace, name)},
+        {"name": ENV_METRICS_PORT, "value": str(settings.trainer_metrics_port)},
+        # torchrun's wait between SIGTERM and SIGKILL for its workers (torch >= 2.11; 30 s before),
+        # so the trainer's checkpoint on SIGTERM gets the pod's whole grace period.
+        {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(spec.run_policy.termination_grace_period_seconds)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
@@ -240,13 +258,14 @@ def pod(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSettings
     container: Manifest = {
         "name": names.TRAINER_CONTAINER,
         "image": spec.image or settings.default_image,
-        "command": ["torchrun"],
+        "command": [TRAINER_LAUNCHER if spec.trainer is not None else TORCHRUN],
         "args": TRAINER_ARGS if spec.trainer is not None else list(spec.command or ()),
         "env": _env(job, rank, attempt, settings),
         "ports": _ports(spec, settings),
         "resources": _resources(spec, settings),
         "volumeMounts": mounts,
-        # The trainer's one-line reason, or the tail of its log, becomes status.failure.message.
+        # The trainer's report, or the tail of a custom command's log, becomes status.failure.message.
+        "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if overrides and overrides.image_pull_policy:
@@ -259,6 +278,7 @@ def pod(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSettings
         "hostname": name,
         "subdomain": _name(job),
         "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": spec.run_policy.termination_grace_period_seconds,
         "enableServiceLinks": False,
         "containers": [container],
         "volumes": volumes,

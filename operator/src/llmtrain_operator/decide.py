@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from llmtrain.api.contract import job_checkpoint_dir, step_path
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.status import (
     FINISHED_PHASES,
@@ -24,7 +25,12 @@ from llmtrain.api.status import (
 
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
-from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, checkpoint_path, progress_from
+from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
+
+FAILED_GANG_GRACE_SECONDS = 5
+"""Grace period for the pods of a failed attempt: without all ranks no checkpoint can be saved,
+so waiting out spec.runPolicy.terminationGracePeriodSeconds would only delay the restart."""
+
 
 @dataclass(frozen=True)
 class JobEvent:
@@ -42,6 +48,8 @@ class Plan:
     status: LLMTrainingJobStatus
     create_ranks: list[int] = field(default_factory=list)
     delete_pods: list[str] = field(default_factory=list)
+    stop_at_once: bool = False
+    """Delete with FAILED_GANG_GRACE_SECONDS: the pods of a failed gang cannot save a checkpoint."""
     delete_job: bool = False
     events: list[JobEvent] = field(default_factory=list)
 
@@ -113,13 +121,11 @@ class _Decision:
         self.condition("Failed", "True", failure.reason, failure.message)
         self.condition("Running", "False", failure.reason)
         self.condition("Restarting", "False", failure.reason)
-        self.enter("Failed", reason_event, _describe(failure), warning=True)
+        self.enter("Failed", reason_event, failure.one_line(), warning=True)
         return self.finished()
 
     def retryable(self, pod: PodView) -> bool:
-        if pod.waiting_reason in IMAGE_ERRORS:
-            return False
-        if self.spec.trainer is not None and pod.invalid_config:
+        if pod.waiting_reason in IMAGE_ERRORS or pod.permanent:
             return False
         policy = self.spec.run_policy.restart_policy
         if policy == "Never":
@@ -136,22 +142,24 @@ class _Decision:
             exhausted = failure.model_copy(
                 update={
                     "reason": "BackoffLimitExceeded",
-                    "message": f"{_describe(failure)}; gave up after {self.status.restarts} restarts (backoffLimit {limit})",
+                    "message": f"{failure.one_line()}; gave up after {self.status.restarts} restarts (backoffLimit {limit})",
                 }
             )
             return self.fail(exhausted, "BackoffLimitExceeded")
         self.status.restarts += 1
         self.status.failure = failure
-        self.condition("Restarting", "True", failure.reason, _describe(failure))
+        self._resuming()
+        self.condition("Restarting", "True", failure.reason, failure.one_line())
         self.condition("Running", "False", "Restarting")
         self.enter(
             "Restarting",
             "RestartingGang",
-            f"{_describe(failure)}; restarting all {self.spec.nodes} nodes "
+            f"{failure.one_line()}; restarting all {self.spec.nodes} nodes "
             f"(restart {self.status.restarts} of {limit})",
             warning=True,
         )
         self.delete(current)
+        self.plan.stop_at_once = True
         self.status.nodes = _counts(self.spec.nodes, current)
         return self.finish()
 
@@ -164,6 +172,7 @@ class _Decision:
             self.status.attempt += 1
             self.status.phase = "Pending"
             self.condition("Suspended", "False", "Resumed", "runPolicy.suspend is false; a new attempt starts")
+            self._resuming()
             self.event("Normal", "Resumed", f"job resumed; starting attempt {self.status.attempt}")
         if self.status.attempt == 0:
             self.status.attempt = 1
@@ -188,6 +197,7 @@ class _Decision:
             if self.pods:
                 # The next attempt starts only once every pod of the last one is gone.
                 self.delete(current)
+                self.plan.stop_at_once = True
                 return self.finish()
             self.status.attempt = attempt = attempt + 1
             current = []
@@ -256,6 +266,14 @@ class _Decision:
         self._progress(metrics)
         return self.finish()
 
+    def _resuming(self) -> None:
+        """A new attempt is coming: the last figures are history, the checkpoint is where it starts."""
+        if self.spec.trainer is None:
+            return
+        checkpoint = self.status.checkpoint.step if self.status.checkpoint is not None else 0
+        self.status.progress = Progress(step=checkpoint, total_steps=self.spec.trainer.schedule.steps,
+                                        resuming_from=checkpoint, updated_at=self.now)
+
     def _trained_to_the_end(self) -> None:
         """The built-in trainer exits 0 only after its last step and a final checkpoint.
 
@@ -267,10 +285,10 @@ class _Decision:
         total = self.spec.trainer.schedule.steps
         previous = self.status.progress or Progress()
         self.status.progress = previous.model_copy(
-            update={"step": total, "total_steps": total, "eta": "0s", "updated_at": self.now}
+            update={"step": total, "total_steps": total, "eta": "0s", "updated_at": self.now, "resuming_from": None}
         )
         if self.status.checkpoint is None or self.status.checkpoint.step != total:
-            path = checkpoint_path(self.spec.checkpoint.path, total)
+            path = step_path(self._checkpoint_dir(), total)
             self.status.checkpoint = CheckpointStatus(step=total, path=path, saved_at=self.now)
 
     def _progress(self, metrics: TrainerMetrics | None) -> None:
@@ -279,16 +297,11 @@ class _Decision:
         progress = progress_from(metrics, self.now)
         if progress is not None:
             self.status.progress = progress
-        self.status.checkpoint = checkpoint_from(
-            metrics, self.spec.checkpoint.path, self.status.checkpoint, self.now
-        )
+        self.status.checkpoint = checkpoint_from(metrics, self._checkpoint_dir(), self.status.checkpoint, self.now)
 
-
-def _describe(failure: Failure) -> str:
-    where = f" on rank {failure.rank}" if failure.rank is not None else ""
-    code = f" (exit code {failure.exit_code})" if failure.exit_code is not None else ""
-    detail = f": {failure.message.splitlines()[-1]}" if failure.message.strip() else ""
-    return f"{failure.reason}{where}{code}{detail}"
+    def _checkpoint_dir(self) -> str:
+        metadata = self.job.metadata
+        return job_checkpoint_dir(self.spec.checkpoint.path, metadata.namespace or "default", metadata.name)
 
 
 def _counts(desired: int, pods: list[PodView]) -> NodeCounts:
@@ -306,3 +319,11 @@ def decide(
 ) -> Plan:
     """The plan for one job given its pods (of every attempt) and rank 0's latest metrics."""
     return _Decision(job, pods, now).decide(metrics)
+
+
+def creation_refused(job: LLMTrainingJob, failure: Failure, now: datetime) -> Plan:
+    """The plan when the API server refuses a child for good: the job fails with its message.
+
+    The pods already created go on the next pass, by runPolicy.cleanPodPolicy.
+    """
+    return _Decision(job, [], now).fail(failure, failure.reason)

@@ -3,6 +3,7 @@ creating what exists and deleting what is gone are not errors."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from datetime import datetime, timezone
@@ -15,9 +16,21 @@ from llmtrain.api.job import GROUP, PLURAL, VERSION
 from llmtrain_operator.children import POD_GROUP_APIS, Manifest
 
 NOT_FOUND, CONFLICT = 404, 409
+PERMANENT_STATUSES = frozenset({400, 422})
+"""BadRequest and Invalid: the object itself is wrong. Others (quota, throttling, a webhook
+down, a server error) can pass on a later try."""
 EVENT_SOURCE = "llmtrain-operator"
 MESSAGE_LIMIT = 1024
 logger = logging.getLogger(__name__)
+
+
+def api_message(error: ApiException) -> str:
+    """The API server's own message (a Status object's `message`), else the HTTP reason."""
+    try:
+        message = json.loads(error.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or f"{error.status} {error.reason}")
 
 
 class MissingApiError(RuntimeError):
@@ -131,10 +144,11 @@ class KubeApi:
         except ApiException as error:
             logger.warning("could not post event %s on %s/%s: %s", reason, metadata["namespace"], metadata["name"], error.reason)
 
-    def delete_pod(self, namespace: str, name: str) -> None:
-        """Delete a pod (its kubelet stops the process: SIGTERM, then SIGKILL after the grace period)."""
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
+        """Delete a pod (its kubelet stops the process: SIGTERM, then SIGKILL after the grace
+        period: the pod's own unless `grace_seconds` is shorter)."""
         try:
-            self.core.delete_namespaced_pod(name, namespace)
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace_seconds)
         except ApiException as error:
             if error.status != NOT_FOUND:
                 raise

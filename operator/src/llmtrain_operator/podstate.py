@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmtrain.api.contract import SIGNAL_EXIT_BASE, WORKER_KILLED, TrainerReport, killed_summary
 from llmtrain.api.status import Failure
 
 from llmtrain_operator import names
 
 IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
-MESSAGE_TAIL = 1024
-"""Characters of a termination message kept in status: the end is where the reason is."""
-TRAINER_ERROR = "llmtrain-trainer: error: "
-TRAINER_INVALID_CONFIG = "llmtrain-trainer: invalid config: "
-"""The built-in trainer's last words on stderr; under torchrun they are the useful part
-of a log tail that ends with torchrun's own summary."""
+NODE_REASONS = frozenset({"OOMKilled", "Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown", "DeadlineExceeded"})
+"""Pod and container reasons set by the node, which say more than the training process could."""
+MESSAGE_LIMIT = 2048
+"""Bytes of a termination message kept in status.failure: the first line and the end of the detail."""
+_TORCHRUN_ROOT_EXIT = re.compile(r"Root Cause.*?exitcode\s*:\s*(-?\d+)", re.DOTALL)
 
 
-def _tail(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= MESSAGE_TAIL else "…" + text[-MESSAGE_TAIL:]
+def _bounded(text: str) -> str:
+    """The end of a log tail, where the cause is, within MESSAGE_LIMIT bytes."""
+    data = text.strip().encode()
+    if len(data) <= MESSAGE_LIMIT:
+        return data.decode(errors="ignore")
+    return "…" + data[-(MESSAGE_LIMIT - 3):].decode(errors="ignore")
 
 
-def _trainer_reason(text: str) -> str | None:
-    """The trainer's one-line reason inside a termination message, if it left one."""
-    for line in reversed(text.splitlines()):
-        for marker in (TRAINER_INVALID_CONFIG, TRAINER_ERROR):
-            if marker in line:
-                return line[line.index(marker) :].strip()
-    return None
-
-
-def _message(text: str) -> str:
-    return _trainer_reason(text) or _tail(text)
+def _torchrun_worker_exit(text: str) -> int | None:
+    """The root-cause worker's exit code in plain torchrun's failure summary (custom commands):
+    negative for a signal, which torchrun's own exit code 1 hides."""
+    match = _TORCHRUN_ROOT_EXIT.search(text)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -53,6 +51,7 @@ class PodView:
     exit_code: int | None = None
     reason: str | None = None
     message: str = ""
+    report: TrainerReport | None = None
     waiting_reason: str | None = None
     finished_at: str | None = None
 
@@ -71,6 +70,13 @@ class PodView:
         terminated = state.get("terminated") or {}
         waiting = state.get("waiting") or {}
         pod_reason = status.get("reason")
+        text = status.get("message") or terminated.get("message") or waiting.get("message") or ""
+        exit_code = terminated.get("exitCode")
+        report = TrainerReport.parse(text)
+        worker_exit = _torchrun_worker_exit(text) if report is None and exit_code == 1 else None
+        if worker_exit is not None and worker_exit < 0:
+            report = TrainerReport(WORKER_KILLED, killed_summary("a worker", -worker_exit), text)
+            exit_code = SIGNAL_EXIT_BASE - worker_exit
         return cls(
             name=metadata.get("name", ""),
             rank=int(labels.get(names.NODE_RANK, "-1")),
@@ -85,9 +91,10 @@ class PodView:
                 else None
             ),
             running="running" in state,
-            exit_code=terminated.get("exitCode"),
+            exit_code=exit_code,
             reason=pod_reason or terminated.get("reason"),
-            message=_message(status.get("message") or terminated.get("message") or waiting.get("message") or ""),
+            message=_bounded(report.render(MESSAGE_LIMIT) if report is not None else text),
+            report=report,
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),
         )
@@ -108,9 +115,9 @@ class PodView:
         return self.running or self.phase in ("Running", "Succeeded", "Failed")
 
     @property
-    def invalid_config(self) -> bool:
-        """The built-in trainer refused its configuration: no retry can help."""
-        return self.message.startswith(TRAINER_INVALID_CONFIG)
+    def permanent(self) -> bool:
+        """The trainer reported a failure no retry can fix (an invalid config, another job's checkpoints)."""
+        return self.report is not None and self.report.permanent
 
     @property
     def evicted(self) -> bool:
@@ -118,9 +125,11 @@ class PodView:
         return self.reason in ("Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown")
 
     def failure(self) -> Failure:
-        """Why this pod failed, for status.failure."""
+        """Why this pod failed, for status.failure: the node's reason, else the trainer's, else Error."""
         if self.waiting_reason in IMAGE_ERRORS:
             reason = "ImagePullBackOff" if self.waiting_reason == "ErrImagePull" else self.waiting_reason
-        else:
+        elif self.reason in NODE_REASONS or self.report is None:
             reason = self.reason or "Error"
-        return Failure(reason=reason or "Error", message=self.message, rank=self.rank, pod=self.name, exit_code=self.exit_code)
+        else:
+            reason = self.report.reason
+        return Failure(reason=reason, message=self.message, rank=self.rank, pod=self.name, exit_code=self.exit_code)

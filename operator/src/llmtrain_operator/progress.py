@@ -6,6 +6,7 @@ import math
 import urllib.request
 from datetime import datetime
 
+from llmtrain.api.contract import step_path
 from llmtrain.api.status import CheckpointStatus, Progress
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,11 +69,6 @@ def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
     )
 
 
-def checkpoint_path(checkpoint_dir: str, step: int) -> str:
-    """Where the trainer writes the checkpoint of a step (llmtrain_trainer.checkpoint.step_dir)."""
-    return f"{checkpoint_dir.rstrip('/')}/step-{step:08d}"
-
-
 def checkpoint_from(
     metrics: TrainerMetrics, checkpoint_dir: str, previous: CheckpointStatus | None, now: datetime
 ) -> CheckpointStatus | None:
@@ -82,4 +78,4 @@ def checkpoint_from(
         return previous
     if previous is not None and previous.step == step:
         return previous
-    return CheckpointStatus(step=step, path=checkpoint_path(checkpoint_dir, step), saved_at=now)
+    return CheckpointStatus(step=step, path=step_path(checkpoint_dir, step), saved_at=now)

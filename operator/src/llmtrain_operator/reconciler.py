@@ -9,19 +9,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmtrain.api.job import LLMTrainingJob
-from llmtrain.api.status import LLMTrainingJobStatus
+from kubernetes.client.exceptions import ApiException
+from llmtrain.api.status import Failure, LLMTrainingJobStatus
 from pydantic import ValidationError
 
 from llmtrain_operator import children
 from llmtrain_operator.conditions import set_condition
-from llmtrain_operator.decide import JobEvent, Plan, decide
-from llmtrain_operator.kube import KubeApi, MissingApiError
+from llmtrain_operator.decide import FAILED_GANG_GRACE_SECONDS, JobEvent, Plan, creation_refused, decide
+from llmtrain_operator.kube import PERMANENT_STATUSES, KubeApi, MissingApiError, api_message
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView
 from llmtrain_operator.progress import TrainerMetrics, scrape
 from llmtrain_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
+CREATE_FAILED = "FailedCreate"
+"""Reason of a job whose children the API server refuses: for good (Failed) or for now (Created=False)."""
 
 def _now() -> datetime:
     # Whole seconds, as metav1.Time stores them, so an unchanged status compares equal.
@@ -73,9 +76,10 @@ class Reconciler:
     def _carry_out(self, body: dict[str, Any], job: LLMTrainingJob, plan: Plan) -> None:
         namespace, name = job.metadata.namespace or "default", job.metadata.name
         if plan.create_ranks:
-            self._launch(job, plan)
+            plan = self._launch(job, plan)
+        grace = FAILED_GANG_GRACE_SECONDS if plan.stop_at_once else None
         for pod_name in plan.delete_pods:
-            self.kube.delete_pod(namespace, pod_name)
+            self.kube.delete_pod(namespace, pod_name, grace)
         self._write_status(body, job, plan.status)
         for event in plan.events:
             self.kube.post_event(body, event.type, event.reason, event.message)
@@ -83,20 +87,29 @@ class Reconciler:
             logger.info("deleting %s/%s: ttlSecondsAfterFinished has passed", namespace, name)
             self.kube.delete_job(namespace, name)
 
-    def _launch(self, job: LLMTrainingJob, plan: Plan) -> None:
-        self.kube.create(children.headless_service(job))
-        if job.spec.trainer is not None:
-            self.kube.update_config_map(children.config_map(job))
-        group = children.pod_group(job)
-        if group is not None:
-            try:
+    def _launch(self, job: LLMTrainingJob, plan: Plan) -> Plan:
+        """Create the children; the plan to carry on with (another one when the API server refuses)."""
+        try:
+            self.kube.create(children.headless_service(job))
+            if job.spec.trainer is not None:
+                self.kube.update_config_map(children.config_map(job))
+            group = children.pod_group(job)
+            if group is not None:
                 self.kube.create(group)
-            except MissingApiError as error:
-                self._hold(plan, "PodGroupUnavailable", str(error))
-                return
-        for rank in plan.create_ranks:
-            if self.kube.create(children.pod(job, rank, plan.status.attempt, self.settings)):
-                self.metrics.pods_created.inc()
+            for rank in plan.create_ranks:
+                if self.kube.create(children.pod(job, rank, plan.status.attempt, self.settings)):
+                    self.metrics.pods_created.inc()
+        except MissingApiError as error:
+            self._hold(plan, "PodGroupUnavailable", str(error))
+        except ApiException as error:
+            message = api_message(error)
+            if error.status in PERMANENT_STATUSES:
+                # The same object is refused the same way on every pass: retrying cannot help.
+                failure = Failure(reason=CREATE_FAILED, message=f"the API server refused a child object: {message}")
+                return creation_refused(job.model_copy(update={"status": plan.status}), failure, _now())
+            logger.warning("creating the children of %s failed, retrying on the next pass: %s", job.metadata.name, message)
+            self._hold(plan, CREATE_FAILED, message)
+        return plan
 
     def _hold(self, plan: Plan, reason: str, message: str) -> None:
         """Keep the job Pending with the reason in status, and create no pods."""

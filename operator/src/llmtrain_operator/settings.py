@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from llmtrain.api.contract import DEFAULT_METRICS_PORT
+
 from llmtrain_operator import __version__
 
 
@@ -41,7 +43,7 @@ class OperatorSettings:
     """LLMTRAIN_NAMESPACES: comma-separated namespaces to watch; empty watches the whole cluster."""
     scrape_interval_seconds: float = 10.0
     """LLMTRAIN_SCRAPE_INTERVAL_SECONDS: how often rank 0's metrics are read and every job is re-checked."""
-    trainer_metrics_port: int = 9400
+    trainer_metrics_port: int = DEFAULT_METRICS_PORT
     """LLMTRAIN_TRAINER_METRICS_PORT: port of rank 0's /metrics inside the training pods."""
     metrics_port: int = 8080
     """LLMTRAIN_METRICS_PORT: port of the operator's own Prometheus metrics."""

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from e2e.demo.cluster import Cluster
 from e2e.demo.data import CHECKPOINT_CLAIM, claim_host_path
 from llmtrain import LLMTrainingJob
+from llmtrain.api.contract import HF_EXPORT_DIR, job_checkpoint_dir
 
 PROMPT = "the little bird"
 NEW_TOKENS = 16
@@ -30,8 +31,9 @@ def locate(cluster: Cluster, namespace: str, name: str) -> TrainedModel:
     """The newest checkpoint and the export in the job's checkpoint claim, inside the pods
     (under spec.checkpoint.path) and on this machine (the claim's hostPath volume)."""
     job = LLMTrainingJob.model_validate(cluster.kubectl_json("-n", namespace, "get", "llmtrainingjob", name))
-    mount = PurePosixPath(job.spec.checkpoint.path if job.spec.checkpoint else "/checkpoints")
-    host_root = claim_host_path(cluster, namespace, CHECKPOINT_CLAIM)
+    # Each job keeps its checkpoints in <checkpoint.path>/<namespace>/<job> of the claim.
+    mount = PurePosixPath(job_checkpoint_dir(job.spec.checkpoint.path, namespace, name))
+    host_root = Path(job_checkpoint_dir(str(claim_host_path(cluster, namespace, CHECKPOINT_CLAIM)), namespace, name))
     # The directory, not status.checkpoint: the status holds the last checkpoint the operator
     # scraped from rank 0, and the final one is written moments before the pods exit.
     # Complete ones only: a checkpoint being written is a `.tmp` directory until it is renamed.
@@ -44,8 +46,8 @@ def locate(cluster: Cluster, namespace: str, name: str) -> TrainedModel:
         step=int(newest.name.removeprefix("step-")),
         checkpoint_in_pod=mount / newest.name,
         checkpoint_on_host=newest,
-        export_in_pod=mount / "hf",
-        export_on_host=host_root / "hf",
+        export_in_pod=mount / HF_EXPORT_DIR,
+        export_on_host=host_root / HF_EXPORT_DIR,
     )
 
 

@@ -26,8 +26,10 @@ def test_tiny_job_runs_to_success_with_progress(
     assert running_progress == sorted(running_progress)
     assert final["progress"]["totalSteps"] == 300 and final["progress"]["loss"] > 0
     checkpoint = final["checkpoint"]
-    assert checkpoint["step"] >= 20 and checkpoint["path"] == f"/checkpoints/step-{checkpoint['step']:08d}"
-    assert (tmp_path / "ckpt" / f"step-{checkpoint['step']:08d}").is_dir(), "the path is the pod's view of the volume"
+    assert checkpoint["step"] >= 20
+    assert checkpoint["path"] == f"/checkpoints/{namespace}/tiny/step-{checkpoint['step']:08d}"
+    on_host = tmp_path / "ckpt" / namespace / "tiny" / f"step-{checkpoint['step']:08d}"
+    assert on_host.is_dir(), "the path is the pod's view of the volume"
     assert final["nodes"] == {"desired": 2, "active": 0, "ready": 0, "succeeded": 2, "failed": 0}
     conditions = {c["type"]: c for c in final["conditions"]}
     assert conditions["Succeeded"]["status"] == "True" and conditions["Running"]["status"] == "False"

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmtrain.api.contract import REPORT_PREFIX
+
 VOCAB = 512
 
 
@@ -56,13 +58,20 @@ class Run:
 
 
 def torchrun_command(config_path: Path, nproc: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    """What a pod runs: torchrun through llmtrain-torchrun, which reports how workers ended."""
+    return [sys.executable, "-m", "llmtrain_trainer.launch", "--standalone", f"--nproc-per-node={nproc}",
             "-m", "llmtrain_trainer", "--config", str(config_path)]
 
 
-def trainer_env() -> dict[str, str]:
+def trainer_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # Port 0: each run's metrics server takes a free port, so runs never collide.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMTRAIN_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMTRAIN_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
+            **(extra or {})}
+
+
+def report_lines(output: str) -> list[str]:
+    """The trainer's and llmtrain-torchrun's report lines, in order (the last is the container's)."""
+    return [line for line in output.splitlines() if line.startswith(REPORT_PREFIX)]
 
 
 def write_config(run_dir: Path, config: dict[str, Any]) -> Path:
@@ -92,18 +101,29 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def run_to_end(config_path: Path, run_dir: Path, nproc: int) -> Run:
+def rank_of(pid: int) -> int | None:
+    """The RANK of a trainer process (torchrun sets it in each worker's environment)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    rank = next((v.removeprefix(b"RANK=") for v in environ if v.startswith(b"RANK=")), None)
+    return int(rank) if rank is not None else None
+
+
+def run_to_end(config_path: Path, run_dir: Path, nproc: int, env: dict[str, str] | None = None) -> Run:
     """Run the trainer until it exits."""
-    done = subprocess.run(torchrun_command(config_path, nproc), env=trainer_env(), capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(torchrun_command(config_path, nproc), env=trainer_env(env), capture_output=True,
+                          text=True, timeout=300)
     return Run(run_dir, done.returncode, done.stdout + done.stderr)
 
 
 def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: int, sig: signal.Signals,
-                     everyone: bool) -> Run:
+                     everyone: bool, one_worker: bool = False) -> Run:
     """Start a run, send `sig` as soon as rank 0 logs step `after_step`, and wait for the exit.
 
-    With `everyone` torchrun and every worker get the signal (a node dying); otherwise only
+    With `everyone` torchrun and every worker get the signal (a node dying); with
+    `one_worker` only the worker of the last rank does (the OOM killer's choice); otherwise only
     torchrun does, as from the kubelet.
     """
     process = subprocess.Popen(torchrun_command(config_path, nproc), env=trainer_env(), stdout=subprocess.PIPE,
@@ -113,7 +133,9 @@ def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: i
     for line in process.stdout:
         lines.append(line)
         if f"INFO step {after_step}/" in line:
-            targets = [process.pid, *descendants(process.pid)] if everyone else [process.pid]
+            workers = {rank_of(pid): pid for pid in descendants(process.pid) if rank_of(pid) is not None}
+            targets = ([process.pid, *workers.values()] if everyone else [workers[nproc - 1]] if one_worker
+                       else [process.pid])
             for pid in targets:
                 os.kill(pid, sig)
             break

@@ -11,8 +11,8 @@ import torch
 from llmtrain.api.trainer import ModelConfig
 from transformers import AutoModelForCausalLM
 
-from integration.trainer.runs import Run, torchrun_command, trainer_env
-from llmtrain_trainer.checkpoint import Checkpointer, ModelAndOptimizer
+from integration.trainer.runs import Run, report_lines, torchrun_command, trainer_env
+from llmtrain_trainer.checkpoint import ModelAndOptimizer, damage, load_state, step_dirs
 from llmtrain_trainer.models import build_model
 
 
@@ -20,10 +20,9 @@ def test_exported_model_gives_the_trainers_logits(single_run: Run) -> None:
     assert single_run.returncode == 0, single_run.output[-3000:]
     ours = build_model(ModelConfig(preset="test")).module
     optimizer = torch.optim.AdamW(ours.parameters())
-    checkpointer = Checkpointer(single_run.checkpoints, keep=3, async_save=False, rank=0)
-    latest = checkpointer.latest()
-    assert latest is not None and latest[0] == 24
-    checkpointer.load(latest[1], {"app": ModelAndOptimizer(ours, optimizer)})
+    step, latest = step_dirs(single_run.checkpoints)[0]
+    assert step == 24 and damage(latest) is None
+    load_state(latest, {"app": ModelAndOptimizer(ours, optimizer)}, rank=0)
 
     exported = AutoModelForCausalLM.from_pretrained(single_run.checkpoints / "hf", local_files_only=True)
     tokens = torch.randint(0, 512, (2, 32), generator=torch.Generator().manual_seed(0))
@@ -42,9 +41,10 @@ def run_with(tmp_path: Path, config: object, nproc: int = 1) -> subprocess.Compl
 
 
 def error_line(done: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in done.stderr.splitlines() if line.startswith("llmtrain-trainer: invalid config: ")]
-    assert len(lines) == 1, done.stderr[-3000:]
-    return lines[0]
+    """The one report line that reaches the container's termination message."""
+    lines = report_lines(done.stderr)
+    assert lines and all(line.startswith("llmtrain-trainer: InvalidConfig: ") for line in lines), done.stderr[-3000:]
+    return lines[-1]
 
 
 def test_invalid_config_is_refused_with_one_line(tmp_path: Path) -> None:
@@ -70,3 +70,15 @@ def test_unsupported_parallelism_is_refused(corpus: Path, tmp_path: Path) -> Non
     done = run_with(tmp_path, config)
     assert done.returncode != 0
     assert "pipelineParallel > 1 is not supported" in error_line(done)
+
+
+def test_a_tokenizer_that_does_not_parse_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "corpus.txt").write_text("some text\n" * 100)
+    (tmp_path / "tokenizer.json").write_text("this is not json")
+    config = {"model": {"preset": "test"}, "parallelism": {"compile": False},
+              "data": {"paths": [str(tmp_path / "corpus.txt")], "format": "text", "seqLen": 16,
+                       "tokenizer": str(tmp_path / "tokenizer.json")}}
+    done = run_with(tmp_path, config)
+    assert done.returncode == 1
+    line = error_line(done)
+    assert f"data.tokenizer: {tmp_path / 'tokenizer.json'} is not a tokenizer" in line

@@ -33,13 +33,20 @@ def test_pod_carries_the_torchrun_contract() -> None:
     assert (spec["hostname"], spec["subdomain"], spec["restartPolicy"]) == ("gpt-node-1", "gpt", "Never")
     container = spec["containers"][0]
     assert container["image"] == "llmtrain/trainer:test"
-    assert container["command"] == ["torchrun"]
+    # torchrun through the launcher that exits with the failed worker's code and reports why.
+    assert container["command"] == ["llmtrain-torchrun"]
     assert container["args"] == ["-m", "llmtrain_trainer", "--config", "/etc/llmtrain/config.json"]
+    assert (container["terminationMessagePath"], container["terminationMessagePolicy"]) == (
+        "/dev/termination-log", "FallbackToLogsOnError")
+    assert spec["terminationGracePeriodSeconds"] == 120
     env = _env(pod)
     assert env["PET_NNODES"] == "2" and env["PET_NPROC_PER_NODE"] == "8" and env["PET_NODE_RANK"] == "1"
     assert env["PET_MASTER_ADDR"] == "gpt-node-0.gpt.ml.svc" and env["PET_MASTER_PORT"] == "29500"
-    assert env["LLMTRAIN_ATTEMPT"] == "3" and env["LLMTRAIN_CHECKPOINT_DIR"] == "/checkpoints"
+    # Each job has a directory of its own on a shared checkpoint volume, owned by its uid.
+    assert env["LLMTRAIN_ATTEMPT"] == "3" and env["LLMTRAIN_CHECKPOINT_DIR"] == "/checkpoints/ml/gpt"
     assert env["LLMTRAIN_JOB_NAME"] == "gpt" and env["LLMTRAIN_METRICS_PORT"] == "9400"
+    assert env["LLMTRAIN_JOB_NAMESPACE"] == "ml" and env["LLMTRAIN_JOB_UID"] == "uid-1"
+    assert env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "120"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert container["resources"]["limits"] == {"cpu": "32", "memory": "400Gi", "example.com/gpu": "8"}
     assert container["resources"]["requests"] == container["resources"]["limits"]
@@ -71,6 +78,7 @@ def test_custom_command_runs_under_torchrun_without_a_config() -> None:
     pod = children.pod(job, 0, 1, SETTINGS)
     container = pod["spec"]["containers"][0]
     assert container["args"] == ["train.py", "--lr", "3e-4"] and container["image"] == "me/mine:1"
+    assert container["command"] == ["torchrun"], "the user's image need not have the llmtrain launcher"
     assert "llmtrain-config" not in {v["name"] for v in pod["spec"]["volumes"]}
     assert "resources" not in container or container["resources"] == {}
 

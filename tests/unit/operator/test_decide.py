@@ -94,7 +94,7 @@ def test_the_backoff_limit_fails_the_job_with_the_culprit() -> None:
     failure = plan.status.failure
     assert plan.status.phase == "Failed" and failure is not None
     assert (failure.reason, failure.rank, failure.exit_code) == ("BackoffLimitExceeded", 0, 137)
-    assert "OOMKilled on rank 0 (exit code 137)" in failure.message and "backoffLimit 2" in failure.message
+    assert "OOMKilled on rank 0 (gpt-node-0), exit code 137" in failure.message and "backoffLimit 2" in failure.message
     assert plan.status.completion_time == NOW
     assert plan.delete_pods == ["gpt-node-1"], "cleanPodPolicy Running deletes the pods still running"
 
@@ -119,19 +119,93 @@ def test_never_fails_at_the_first_failure() -> None:
 
 def test_a_rejected_trainer_config_is_not_retried() -> None:
     job = _running(_job())
-    reason = "llmtrain-trainer: invalid config: data.paths: no file matches /d"
-    log_tail = f"Traceback ...\n{reason}\n[torchrun] ChildFailedError: llmtrain_trainer FAILED\nrank: 0 exitcode: 1"
-    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=log_tail), pod_body(1)), NOW)
-    assert plan.status.phase == "Failed" and plan.status.failure is not None
-    assert plan.status.failure.message == reason and plan.status.restarts == 0
+    report = "llmtrain-trainer: InvalidConfig: rank 0: data.paths: no file matches /d"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
+    assert plan.status.phase == "Failed" and plan.status.failure is not None and plan.status.restarts == 0
+    assert plan.status.failure.reason == "InvalidConfig" and plan.status.failure.message == report
+    assert plan.events[-1].message == "InvalidConfig on rank 0 (gpt-node-0), exit code 1: rank 0: data.paths: no file matches /d"
 
 
-def test_a_runtime_error_is_retried_with_the_trainers_reason() -> None:
+def test_another_jobs_checkpoints_fail_the_job_at_once() -> None:
     job = _running(_job())
-    log_tail = "llmtrain-trainer: error: RuntimeError: NaN loss at step 7\nChildFailedError"
-    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=log_tail), pod_body(1)), NOW)
+    report = "llmtrain-trainer: CheckpointOwnedByAnotherJob: rank 0: /ckpt/ml/gpt holds the checkpoints of job ml/gpt (uid x)"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
+    assert plan.status.phase == "Failed" and plan.status.failure is not None
+    assert plan.status.failure.reason == "CheckpointOwnedByAnotherJob"
+    assert [e.type for e in plan.events] == ["Warning"]
+
+
+def test_a_runtime_error_is_retried_with_a_one_line_reason_and_the_detail_kept() -> None:
+    job = _running(_job())
+    report = ("llmtrain-trainer: TrainingError: rank 1: RuntimeError: NaN loss at step 7\n"
+              "Traceback (most recent call last):\n  File \"train.py\", line 9\nRuntimeError: NaN loss at step 7")
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
     assert plan.status.phase == "Restarting" and plan.status.failure is not None
-    assert plan.status.failure.message == "llmtrain-trainer: error: RuntimeError: NaN loss at step 7"
+    assert plan.status.failure.reason == "TrainingError" and plan.status.failure.message == report
+    restarting = next(c for c in plan.status.conditions or [] if c.type == "Restarting")
+    assert restarting.message == "TrainingError on rank 0 (gpt-node-0), exit code 1: rank 1: RuntimeError: NaN loss at step 7"
+    assert plan.stop_at_once, "the pods of a broken gang cannot save: they are stopped without a grace period"
+
+
+def test_a_long_log_tail_is_bounded_to_its_end() -> None:
+    job = _running(_job(command=["x.py"], trainer=None))
+    tail = "\n".join(f"line {i}" for i in range(2000)) + "\nValueError: the real cause"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=tail), pod_body(1)), NOW)
+    assert plan.status.failure is not None
+    assert len(plan.status.failure.message.encode()) <= 2048
+    assert plan.status.failure.message.endswith("ValueError: the real cause")
+
+
+TORCHRUN_SUMMARY = """[rank1]: stepping
+============================================================
+x.py FAILED
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-01_12:00:00
+  host      : gpt-node-0
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 4321)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4321
+============================================================"""
+
+
+def test_a_worker_killed_under_plain_torchrun_counts_as_its_signal() -> None:
+    job = _running(_job({"restartPolicy": "ExitCode"}, command=["x.py"], trainer=None))
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=TORCHRUN_SUMMARY), pod_body(1)), NOW)
+    # torchrun exits 1 (permanent under ExitCode); the worker died of SIGKILL (137: retried).
+    assert plan.status.phase == "Restarting" and plan.status.failure is not None
+    assert (plan.status.failure.reason, plan.status.failure.exit_code) == ("WorkerKilled", 137)
+    assert plan.status.failure.message.startswith(
+        "llmtrain-trainer: WorkerKilled: a worker was killed by SIGKILL, probably out of memory")
+
+
+def test_the_launchers_signal_exit_code_is_retried_under_exit_code_policy() -> None:
+    job = _running(_job({"restartPolicy": "ExitCode"}))
+    report = "llmtrain-trainer: WorkerKilled: rank 3 was killed by SIGKILL, probably out of memory"
+    plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=137, message=report), pod_body(1)), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.failure is not None
+    assert plan.status.failure.reason == "WorkerKilled" and plan.status.failure.exit_code == 137
+
+
+def test_progress_after_a_restart_says_where_it_resumes() -> None:
+    job = _running(_job())
+    metrics = {"llmtrain_step": 180.0, "llmtrain_total_steps": 300.0, "llmtrain_loss": 1.5,
+               "llmtrain_tokens_per_second": 900.0, "llmtrain_tokens_total": 1000.0, "llmtrain_checkpoint_step": 150.0}
+    running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
+    failed = decide(running, pods(pod_body(0, phase="Failed", exit_code=1), pod_body(1)), NOW + timedelta(seconds=5))
+    progress = failed.status.progress
+    assert progress is not None and failed.status.phase == "Restarting"
+    assert (progress.step, progress.resuming_from, progress.loss, progress.tokens_per_second, progress.eta) == (
+        150, 150, None, None, None)
+    # The new attempt's first figures replace the note.
+    restarted = _after(running, failed)
+    next_attempt = _after(restarted, decide(restarted, [], NOW + timedelta(seconds=10)))
+    first = {**metrics, "llmtrain_step": 160.0}
+    plan = decide(next_attempt, pods(pod_body(0, attempt=2), pod_body(1, attempt=2)), NOW + timedelta(seconds=30), first)
+    assert plan.status.progress is not None
+    assert (plan.status.progress.step, plan.status.progress.resuming_from) == (160, None)
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_job() -> None:
@@ -224,7 +298,7 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     assert progress is not None and checkpoint is not None
     assert (progress.step, progress.total_steps, progress.loss, progress.mfu) == (100, 1100, 2.5, 0.4)
     assert progress.eta == "16m40s", "1000 steps x 1000 tokens at 1000 tokens/s"
-    assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/step-00000050", NOW)
+    assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/ml/gpt/step-00000050", NOW)
     later = decide(_after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0})
     assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"
     assert later.status.checkpoint is not None and later.status.checkpoint.saved_at == NOW
@@ -245,7 +319,7 @@ def test_success_reports_the_last_step_and_checkpoint_of_the_built_in_trainer() 
     plan = decide(running, done, NOW + timedelta(seconds=5))
     progress, checkpoint = plan.status.progress, plan.status.checkpoint
     assert progress is not None and (progress.step, progress.total_steps, progress.loss, progress.eta) == (300, 300, 0.8, "0s")
-    assert checkpoint is not None and (checkpoint.step, checkpoint.path) == (300, "/ckpt/step-00000300")
+    assert checkpoint is not None and (checkpoint.step, checkpoint.path) == (300, "/ckpt/ml/gpt/step-00000300")
 
 
 def test_a_custom_command_gets_no_invented_progress() -> None:

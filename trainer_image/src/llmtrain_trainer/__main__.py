@@ -1,27 +1,34 @@
-"""Entry point: `torchrun -m llmtrain_trainer --config /etc/llmtrain/config.json`.
+"""Entry point of one training process: `python -m llmtrain_trainer --config FILE`, started
+by `llmtrain-torchrun` (torchrun) in a pod.
 
-Exit code 0 when training finished, 143 after a SIGTERM (with a checkpoint saved), and
-1 otherwise, with the reason as the last line on stderr and, in a pod, in the
-container's termination message. That line reads `llmtrain-trainer: invalid config: ...`
-when the job as written cannot run (the operator does not retry it), and
-`llmtrain-trainer: error: ...` for anything else.
+Exit code 0 when training finished, 143 after a SIGTERM (with a checkpoint saved when
+the gang could still save one), and 1 otherwise with a `TrainerReport`: its line
+(`llmtrain-trainer: <Reason>: <what happened>`) ends stderr, and the whole report goes
+to torchrun's error file for this process (which `llmtrain-torchrun` turns into the
+container's termination message) or, without torchrun, to /dev/termination-log.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
+
+from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport
+from torch.distributed.checkpoint.api import CheckpointException
 
 from llmtrain_trainer.config import RunEnv, load_config
 from llmtrain_trainer.distributed import init_runtime, shutdown
 from llmtrain_trainer.errors import TrainerError
 from llmtrain_trainer.train import Trainer
 
-TERMINATION_LOG = Path("/dev/termination-log")
+ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
+"""Set by torchrun for each process: a JSON file it reads when the process fails."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,19 +43,26 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return Trainer(config, RunEnv.from_environ(os.environ, config), init_runtime()).run()
     except TrainerError as e:
-        return fail(str(e), kind="invalid config")
-    except Exception as e:  # noqa: BLE001 - the one place that turns any failure into an exit code
-        traceback.print_exc()
-        return fail(f"{type(e).__name__}: {e}".splitlines()[0])
+        return fail(TrainerReport(e.reason, str(e)))
+    # CheckpointException derives from BaseException: a corrupt checkpoint must not escape as a bare crash.
+    except (Exception, CheckpointException) as e:  # noqa: BLE001 - the one place that turns any failure into a report
+        trace = traceback.format_exc()
+        print(trace, file=sys.stderr, flush=True)
+        return fail(TrainerReport(TRAINING_ERROR, f"{type(e).__name__}: {e}".splitlines()[0], trace))
     finally:
         shutdown()
 
 
-def fail(reason: str, kind: str = "error") -> int:
-    """Report the one-line reason where a person and the operator will look."""
-    print(f"llmtrain-trainer: {kind}: {reason}", file=sys.stderr, flush=True)
-    if TERMINATION_LOG.exists() and os.access(TERMINATION_LOG, os.W_OK):
-        TERMINATION_LOG.write_text(reason + "\n", encoding="utf-8")
+def fail(report: TrainerReport) -> int:
+    """Leave the report where torchrun, the kubelet and a person will look; exit code 1."""
+    print(report.line, file=sys.stderr, flush=True)
+    error_file = os.environ.get(ERROR_FILE_ENV)
+    termination_log = Path(TERMINATION_LOG)
+    if error_file:
+        Path(error_file).write_text(json.dumps({"message": report.render(), "timestamp": int(time.time())}),
+                                    encoding="utf-8")
+    elif termination_log.exists() and os.access(termination_log, os.W_OK):
+        termination_log.write_text(report.render(), encoding="utf-8")
     return 1
 
 

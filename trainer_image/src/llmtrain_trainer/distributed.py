@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
@@ -18,6 +19,8 @@ from llmtrain.api.trainer import ParallelismConfig
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
 from llmtrain_trainer.errors import TrainerError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,12 @@ def shutdown() -> None:
     """Leave the process group."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_from_main(value: T) -> T:
+    """Rank 0's `value` on every rank: one decision for all, where each rank might see another."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return value
+    holder: list[object] = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]  # type: ignore[return-value]

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 import torch
+from llmtrain.api.contract import HF_EXPORT_DIR
 from llmtrain.api.trainer import TrainerConfig
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.checkpoint.stateful import Stateful
@@ -27,12 +28,22 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
-from llmtrain_trainer.checkpoint import Checkpointer, ModelAndOptimizer, RngState, rng_key
+from llmtrain_trainer.checkpoint import (
+    Checkpointer,
+    ModelAndOptimizer,
+    ModelWeights,
+    RngState,
+    is_checkpoint,
+    load_newest_intact,
+    load_state,
+    rng_key,
+    step_dirs,
+)
 from llmtrain_trainer.config import RunEnv
 from llmtrain_trainer.data import Sample, build_data, eval_batches, train_batches
 from llmtrain_trainer.data.tokenizer import load_tokenizer
 from llmtrain_trainer.distributed import ParallelDims, Runtime, all_reduce_sum, barrier, build_mesh, dp_coordinates
-from llmtrain_trainer.errors import TrainerError
+from llmtrain_trainer.errors import NoLoadableCheckpointError, TrainerError
 from llmtrain_trainer.loss import cross_entropy_sum, target_tokens
 from llmtrain_trainer.metrics import (
     MetricsFile,
@@ -137,19 +148,50 @@ class Trainer:
         }
 
     def resume(self) -> None:
-        """Load the latest complete checkpoint, if there is one and resuming is on."""
-        if self.checkpointer is None or not self.config.checkpoint.resume:
-            return
-        latest = self.checkpointer.latest()
-        if latest is None:
-            return
-        step, path = latest
-        self.checkpointer.load(path, self.checkpoint_state())
-        self.checkpoint_step = step
+        """Load the job's newest intact checkpoint, else checkpoint.resumeFrom, else start fresh."""
+        policy = self.config.checkpoint
+        if self.checkpointer is not None and policy.resume:
+            own = self.checkpointer.checkpoints()
+            if own:
+                path, skipped = load_newest_intact(own, self._load_everything, self.runtime.rank)
+                if path is None:
+                    raise NoLoadableCheckpointError(
+                        f"none of the {len(own)} checkpoints in {self.checkpointer.directory} loads "
+                        f"({'; '.join(skipped)}): delete them to start over"
+                    )
+                self._resumed(path, skipped)
+                return
+        if policy.resume_from is not None:
+            self._start_from(Path(policy.resume_from), policy.resume_weights_only)
+
+    def _start_from(self, source: Path, weights_only: bool) -> None:
+        """checkpoint.resumeFrom: a step directory, or a job's directory (its newest intact step)."""
+        candidates = [source] if is_checkpoint(source) else [path for _, path in step_dirs(source)]
+        if not candidates:
+            raise TrainerError(
+                f"checkpoint.resumeFrom: {source} is neither a checkpoint (a step-N directory) nor a directory of them"
+            )
+        load = self._load_weights if weights_only else self._load_everything
+        path, skipped = load_newest_intact(candidates, load, self.runtime.rank, manifest_required=False)
+        if path is None:
+            raise NoLoadableCheckpointError(f"checkpoint.resumeFrom: nothing in {source} loads ({'; '.join(skipped)})")
+        if weights_only:
+            log.info("starting at step 0 from the model weights of %s", path)
+        else:
+            self._resumed(path, skipped)
+
+    def _load_everything(self, path: Path) -> None:
+        load_state(path, self.checkpoint_state(), self.runtime.rank)
+
+    def _load_weights(self, path: Path) -> None:
+        load_state(path, {"app": ModelWeights(self.model)}, self.runtime.rank)
+
+    def _resumed(self, path: Path, skipped: list[str]) -> None:
+        self.checkpoint_step = self.progress.step
         if self.exporter is not None:
-            self.exporter.checkpoint_step.set(step)
-        log.info("resumed from %s at step %d (%d samples consumed)", path, self.progress.step,
-                 self.progress.consumed_samples)
+            self.exporter.checkpoint_step.set(self.checkpoint_step)
+        log.info("resumed from %s at step %d (%d samples consumed)%s", path, self.progress.step,
+                 self.progress.consumed_samples, f"; skipped {', '.join(skipped)}" if skipped else "")
 
     def save(self) -> None:
         if self.checkpointer is None:
@@ -161,6 +203,8 @@ class Trainer:
 
     def run(self) -> int:
         """Train to the configured number of steps; the process exit code."""
+        if self.checkpointer is not None:
+            self.checkpointer.claim(self.env.owner)
         self.resume()
         if self.exporter is not None:
             self._serve_metrics()
@@ -318,7 +362,7 @@ class Trainer:
         gathered = get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if self.runtime.is_main:
             state = {name: value for name, value in gathered.items() if isinstance(value, torch.Tensor)}
-            directory = self.env.checkpoint_dir / "hf"
+            directory = self.env.checkpoint_dir / HF_EXPORT_DIR
             self.built.export(state, directory)
             if self.config.data.tokenizer is not None:
                 load_tokenizer(self.config.data.tokenizer).save_pretrained(directory)

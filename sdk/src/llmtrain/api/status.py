@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from llmtrain.api.base import ApiModel
+from llmtrain.api.contract import TrainerReport
 
 Phase = Literal["Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
 """Pending: waiting for pods to be scheduled; Starting: pods scheduled, not all running;
@@ -65,6 +66,18 @@ class Failure(ApiModel):
     exit_code: int | None = None
     """Exit code of its training container."""
 
+    def one_line(self) -> str:
+        """`WorkerKilled on rank 1 (gpt-node-1), exit code 137: <the message's first line>`."""
+        where = []
+        if self.rank is not None:
+            where.append(f"rank {self.rank}" + (f" ({self.pod})" if self.pod else ""))
+        if self.exit_code is not None:
+            where.append(f"exit code {self.exit_code}")
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        report = TrainerReport.parse(first)
+        detail = report.summary if report is not None else first
+        return self.reason + (f" on {', '.join(where)}" if where else "") + (f": {detail}" if detail else "")
+
 
 class Progress(ApiModel):
     """Training progress read from rank 0's metrics."""
@@ -83,6 +96,8 @@ class Progress(ApiModel):
     """Estimated time left, e.g. 2h13m."""
     updated_at: datetime | None = None
     """When these figures were read."""
+    resuming_from: int | None = Field(default=None, ge=0)
+    """Set while a new attempt starts after a restart: the checkpoint step it resumes from (0: the start). The figures above are cleared until the new attempt reports."""
 
 
 class CheckpointStatus(ApiModel):

@@ -178,6 +178,9 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
 
 def progress_line(progress: Progress, *, mfu: bool = False) -> str:
     """step, loss, tokens/s, ETA (and MFU with its definition) in one line."""
+    if progress.resuming_from is not None:
+        where = f"the checkpoint of step {progress.resuming_from}" if progress.resuming_from else "the start"
+        return f"restarting from {where}"
     parts = [f"step {step(progress)}"]
     if progress.loss is not None:
         parts.append(f"loss {progress.loss:.4g}")

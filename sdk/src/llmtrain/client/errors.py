@@ -81,15 +81,7 @@ class JobRejected(InvalidJobError):
 
 def describe_failure(failure: Failure | None) -> str:
     """One line: which rank failed, with what exit code, and why."""
-    if failure is None:
-        return "no reason recorded"
-    where = []
-    if failure.rank is not None:
-        where.append(f"rank {failure.rank}" + (f" ({failure.pod})" if failure.pod else ""))
-    if failure.exit_code is not None:
-        where.append(f"exit code {failure.exit_code}")
-    text = failure.reason + (f" on {', '.join(where)}" if where else "")
-    return text + (f": {failure.message}" if failure.message else "")
+    return failure.one_line() if failure is not None else "no reason recorded"
 
 
 def _status(error: ApiException) -> dict[str, Any]:

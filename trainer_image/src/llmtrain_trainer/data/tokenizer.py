@@ -6,6 +6,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from llmtrain_trainer.errors import TrainerError
+
 _EOS_CANDIDATES = ("</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[SEP]")
 
 
@@ -15,15 +17,24 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     A bare tokenizer.json carries no notion of which token ends a document, so the first
     conventional name found in its vocabulary becomes the EOS token.
     """
-    if Path(path).is_file():
-        tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)  # type: ignore[no-untyped-call]
-    else:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    try:
+        if Path(path).is_file():
+            tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)  # type: ignore[no-untyped-call]
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - tokenizers and transformers raise anything from a bad file
+        # A file that does not parse fails the same way on every retry: the config is wrong.
+        raise TrainerError(
+            f"data.tokenizer: {path} is not a tokenizer.json or Hugging Face tokenizer directory: "
+            f"{type(e).__name__}: {e}".splitlines()[0]
+        ) from e
     if tokenizer.eos_token_id is None:
         vocab = tokenizer.get_vocab()
         name = next((c for c in _EOS_CANDIDATES if c in vocab), None)
         if name is None:
-            raise ValueError(f"tokenizer {path} has no end-of-sequence token (tried {', '.join(_EOS_CANDIDATES)})")
+            raise TrainerError(
+                f"data.tokenizer: {path} has no end-of-sequence token (tried {', '.join(_EOS_CANDIDATES)})"
+            )
         tokenizer.eos_token = name
     return tokenizer
 

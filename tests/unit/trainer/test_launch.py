@@ -1,0 +1,31 @@
+"""llmtrain-torchrun's verdict on a failed worker: its report, and the exit code a kubelet records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+from llmtrain_trainer.launch import report_failure
+
+
+def test_a_worker_killed_by_a_signal_exits_128_plus_the_signal() -> None:
+    report, code = report_failure(3, ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file=""))
+    assert code == 137
+    assert report.line == ("llmtrain-trainer: WorkerKilled: rank 3 was killed by SIGKILL, probably out of memory "
+                           "(the kernel's OOM killer sends SIGKILL)")
+
+
+def test_the_workers_own_report_is_kept_with_its_rank(tmp_path: Path) -> None:
+    error_file = tmp_path / "error.json"
+    worker = "llmtrain-trainer: InvalidConfig: data.paths: /d matches no file"
+    error_file.write_text(json.dumps({"message": worker, "timestamp": 1}))
+    report, code = report_failure(0, ProcessFailure(local_rank=0, pid=1, exitcode=1, error_file=str(error_file)))
+    assert (code, report.reason, report.summary) == (1, "InvalidConfig", "rank 0: data.paths: /d matches no file")
+    assert report.permanent
+
+
+def test_a_worker_that_left_no_report_still_gets_one_line() -> None:
+    report, code = report_failure(2, ProcessFailure(local_rank=0, pid=1, exitcode=3, error_file=""))
+    assert (code, report.line) == (3, "llmtrain-trainer: TrainingError: rank 2 exited with code 3")
