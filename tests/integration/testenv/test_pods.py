@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 from testenv import NodeAgent
 from testenv.pytest_plugin import Kubectl
@@ -159,6 +161,111 @@ def test_restart_policy_on_failure_restarts(node_agent: NodeAgent, kubectl: Kube
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert kubectl("logs", "flaky").stdout.strip() == "run 1"
     assert kubectl("logs", "flaky", "--previous").stdout.strip() == "run 0"
+
+
+def test_termination_message_is_the_file_the_container_wrote(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    # Policy File is the default: the file's content, verbatim, and never the logs.
+    code = (
+        "import sys\n"
+        "print('log line that must not be the message')\n"
+        "open('/dev/termination-log', 'w').write('diverged: loss=nan\\nat step 42 \u2013 stop')\n"
+        "sys.exit(1)"
+    )
+    apply(kubectl, python_pod("writes-file", code))
+    terminated = _terminated(kubectl, "writes-file")
+    assert terminated["exitCode"] == 1
+    assert terminated["message"] == "diverged: loss=nan\nat step 42 \u2013 stop"
+
+
+def test_termination_message_file_wins_over_logs(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    code = (
+        "import sys\n"
+        "for i in range(10): print('noise', i)\n"
+        "open('/dev/termination-log', 'w').write('from the file')\n"
+        "sys.exit(2)"
+    )
+    apply(kubectl, python_pod("file-wins", code, container={"terminationMessagePolicy": "FallbackToLogsOnError"}))
+    assert _terminated(kubectl, "file-wins")["message"] == "from the file"
+
+
+def test_termination_message_falls_back_to_the_log_tail(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    # Short lines: the last 80 lines. Long lines: of those, the last 2048 bytes (mid-line).
+    short = "".join(f"line {i:03d}\n" for i in range(100))
+    long = "".join(f"{i:03d} " + "x" * 95 + "\n" for i in range(50))
+    fallback = {"terminationMessagePolicy": "FallbackToLogsOnError"}
+    for name, text in (("short-lines", short), ("long-lines", long)):
+        code = f"import sys; sys.stdout.write({text!r}); sys.exit(1)"
+        apply(kubectl, python_pod(name, code, container=fallback))
+    short_message = _terminated(kubectl, "short-lines")["message"]
+    assert short_message == "".join(f"line {i:03d}\n" for i in range(20, 100))
+    long_message = _terminated(kubectl, "long-lines")["message"]
+    assert len(long) > 2048 and long_message == long[-2048:]
+
+
+def test_no_termination_message_without_file_or_failure(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    # FallbackToLogsOnError reads the log only on a non-zero exit; policy File never does.
+    code = "import sys; print('output'); sys.exit(int(sys.argv[1]))"
+    fallback = {"terminationMessagePolicy": "FallbackToLogsOnError", "args": ["0"]}
+    apply(
+        kubectl,
+        python_pod("fallback-exit0", code, container=fallback),
+        python_pod("file-exit1", code, container={"terminationMessagePolicy": "File", "args": ["1"]}),
+    )
+    succeeded = _terminated(kubectl, "fallback-exit0")
+    assert succeeded["exitCode"] == 0 and "message" not in succeeded
+    failed = _terminated(kubectl, "file-exit1")
+    assert failed["exitCode"] == 1 and "message" not in failed
+
+
+def test_custom_termination_message_path(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    # A path whose directory does not exist on the host: made for the pod, gone after it.
+    directory = Path(f"/tmp/testenv-term-{uuid.uuid4().hex[:8]}")
+    code = f"open({str(directory / 'reason')!r}, 'w').write('custom path'); print('done')"
+    apply(kubectl, python_pod("custom-path", code, container={"terminationMessagePath": str(directory / "reason")}))
+    terminated = _terminated(kubectl, "custom-path")
+    assert (terminated["exitCode"], terminated["message"]) == (0, "custom path")
+    kubectl("delete", "pod", "custom-path", "--wait=true", timeout=30)
+    assert not directory.exists(), "the mount target made for the pod is removed"
+
+
+def test_termination_message_file_is_new_for_each_run(node_agent: NodeAgent, kubectl: Kubectl, tmp_path: Path) -> None:
+    # The first run writes its file and fails; the restarted run writes nothing.
+    code = (
+        "import os, sys\n"
+        "if not os.listdir('/data'):\n"
+        "    open('/data/ran', 'w').close()\n"
+        "    open('/dev/termination-log', 'w').write('first run failed')\n"
+        "    sys.exit(1)\n"
+    )
+    pod = python_pod(
+        "reruns",
+        code,
+        restartPolicy="OnFailure",
+        volumes=[{"name": "data", "hostPath": {"path": str(tmp_path)}}],
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+    )
+    apply(kubectl, pod)
+    status = wait_phase(kubectl, "reruns", "Succeeded", timeout=30)["status"]["containerStatuses"][0]
+    assert status["lastState"]["terminated"]["message"] == "first run failed"
+    assert "message" not in status["state"]["terminated"]
+
+
+def test_termination_messages_share_the_pod_limit(node_agent: NodeAgent, kubectl: Kubectl) -> None:
+    # 5000 bytes written: the file's last 4096, then 12 KiB / 4 containers = the first 3072 of those.
+    text = "".join(f"{i:04d}" for i in range(1250))
+    code = f"open('/dev/termination-log', 'w').write({text!r})"
+    idle = [{"name": f"idle-{i}", "image": "python:3.11", "command": ["true"]} for i in range(3)]
+    pod = python_pod("four-containers", code)
+    pod["spec"]["containers"] += idle
+    apply(kubectl, pod)
+    assert _terminated(kubectl, "four-containers")["message"] == text[-4096:][:3072]
+
+
+def _terminated(kubectl: Kubectl, pod: str, container: str = "main") -> dict[str, Any]:
+    """The terminated state of a container of a pod that has finished."""
+    statuses = wait_phase(kubectl, pod, "Succeeded", "Failed")["status"]["containerStatuses"]
+    terminated: dict[str, Any] = next(s for s in statuses if s["name"] == container)["state"]["terminated"]
+    return terminated
 
 
 def _alive(pid: int) -> bool:

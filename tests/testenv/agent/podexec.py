@@ -45,10 +45,27 @@ def _enter_mount_namespace() -> None:
 
 
 def _mount(source: str, target: str, read_only: bool) -> None:
+    _make_target(source, target)
     _check(_libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None), f"mount {target}")
     if read_only:
         flags = MS_BIND | MS_REMOUNT | MS_RDONLY
         _check(_libc.mount(None, target.encode(), None, flags, None), f"remount {target} read-only")
+
+
+def _make_target(source: str, target: str) -> None:
+    """Create a target that an earlier mount of this container covers, as runc does.
+
+    The agent creates missing targets on the host, but one inside another mount (a
+    termination message file in an emptyDir, say) is missing here: it is made in that
+    volume, a file for a file and a directory otherwise.
+    """
+    if os.path.lexists(target):
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        Path(target).touch()
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
 """Runs one pod as local processes, one per container, from binding to deletion.
 
 The image is ignored: commands run with the project's virtual environment first on PATH.
-Each container process starts through `podexec` (volumes bind-mounted in a private mount
-namespace) with the podnet shim preloaded (own loopback address, cluster DNS names).
+Each container process starts through `podexec` (volumes and the termination message file
+bind-mounted in a private mount namespace) with the podnet shim preloaded (own loopback
+address, cluster DNS names).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from testenv import procs
-from testenv.agent import podenv, podexec, podstatus, podvolumes
+from testenv.agent import podenv, podexec, podstatus, podvolumes, termination
 from testenv.agent.kubetime import now
 from testenv.agent.network import pod_dns_names
 from testenv.agent.podstatus import ContainerState, exit_reason
@@ -40,6 +41,8 @@ class Container:
         self.status = ContainerState(spec["name"], spec.get("image", ""))
         self.proc: subprocess.Popen[bytes] | None = None
         self.held: list[tuple[Path, int]] = []
+        # This run's termination message file on the host (None: nothing mounted).
+        self.termination_file: Path | None = None
         self.killed_by_agent = False
         self.restart_at = 0.0
 
@@ -227,6 +230,8 @@ class ProcessPod(threading.Thread):
         container.held = self.rt.mountpoints.acquire(
             [*mounts, podvolumes.Mount(self.dir, cwd, read_only=False)] if spec.get("workingDir") else mounts
         )
+        # Last, as the kubelet orders it: a terminationMessagePath inside a volume is the file.
+        mounts += self._termination_mount(container)
         log_path = self.dir / "logs" / container.name / f"{container.status.restart_count}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         previous = self.rt.logs.get(self._log_key(container))
@@ -255,9 +260,13 @@ class ProcessPod(threading.Thread):
         procs.stop(container.proc, grace=0)  # whatever it left behind in its group
         container.proc = None
         exit_code = code if code >= 0 else 128 - code
-        message = ""
-        if exit_code != 0 and container.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
-            message = procs.tail(self.rt.logs[self._log_key(container)].current, 80)[-4096:]
+        message = termination.message(
+            container.termination_file,
+            container.spec.get("terminationMessagePolicy", "File"),
+            exit_code,
+            self.rt.logs[self._log_key(container)].current,
+            termination.per_container_limit(self.pod["spec"]),
+        )
         container.status.finish(exit_code, exit_reason(exit_code), message)
         self.rt.mountpoints.release(container.held)
         container.held = []
@@ -265,6 +274,24 @@ class ProcessPod(threading.Thread):
         if log is not None:
             log.running = False
         return exit_code
+
+    def _termination_mount(self, container: Container) -> list[podvolumes.Mount]:
+        """A new message file for this run, to mount at the container's terminationMessagePath."""
+        container.termination_file = None
+        target = termination.container_path(container.spec)
+        if not target:
+            return []
+        source = termination.create_file(self.dir, container.name)
+        mount = podvolumes.Mount(source, target, read_only=False)
+        try:
+            container.held += self.rt.mountpoints.acquire([mount])
+        except PermissionError as e:
+            # Without root the agent cannot create /dev/termination-log on the host; the
+            # container then runs without the file, its message can only come from logs.
+            print(f"pod {self._ref()}: no termination message file for {container.name}: {e}", flush=True)
+            return []
+        container.termination_file = source
+        return [mount]
 
     def _kill_all(self, grace: float) -> None:
         """SIGTERM every running container's process group, SIGKILL what is left after `grace`."""

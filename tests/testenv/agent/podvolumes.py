@@ -179,24 +179,34 @@ class MountPoints:
 
     def acquire(self, mounts: list[Mount]) -> list[tuple[Path, int]]:
         """Create the missing targets of `mounts`; returns what to `release` afterwards."""
-        held = []
-        for mount in mounts:
-            chain = []
-            path = Path(mount.target)
-            while not os.path.lexists(path) or _lock_file(path).exists():
-                chain.append(path)
-                path = path.parent
-            for path in reversed(chain):
-                fd = os.open(_lock_file(path), os.O_CREAT | os.O_RDWR, 0o644)
-                fcntl.flock(fd, fcntl.LOCK_SH)
-                held.append((path, fd))
-                # The shared lock lets pods starting at once both find the path missing.
-                if not os.path.lexists(path):
-                    if path == Path(mount.target) and not mount.source.is_dir():
-                        path.touch(exist_ok=True)
-                    else:
-                        path.mkdir(exist_ok=True)
+        held: list[tuple[Path, int]] = []
+        try:
+            for mount in mounts:
+                self._create_target(mount, held)
+        except OSError:
+            # E.g. no permission to create it: leave no lock held and nothing half made.
+            self.release(held)
+            raise
         return held
+
+    def _create_target(self, mount: Mount, held: list[tuple[Path, int]]) -> None:
+        """Create the missing part of the path to `mount.target`, appending the locks to `held`."""
+        chain = []
+        path = Path(mount.target)
+        while not os.path.lexists(path) or _lock_file(path).exists():
+            chain.append(path)
+            path = path.parent
+        for path in reversed(chain):
+            fd = os.open(_lock_file(path), os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            held.append((path, fd))
+            # The shared lock lets pods starting at once both find the path missing.
+            if not os.path.lexists(path):
+                # A file is bind-mounted onto a file (a termination message file, a subPath).
+                if path == Path(mount.target) and not mount.source.is_dir():
+                    path.touch(exist_ok=True)
+                else:
+                    path.mkdir(exist_ok=True)
 
     def release(self, held: list[tuple[Path, int]]) -> None:
         for path, fd in reversed(held):
