@@ -34,13 +34,26 @@ class Case:
 
     `path` is the field the error names (None for a good job); `message` is the exact
     text of a cross-field rule, which the API server repeats word for word, or None
-    where each side words a schema error its own way.
+    where each side words a schema error its own way. `also` are further (path, message)
+    errors the same job must get in the same answer (every problem at once); `absent`
+    are texts neither side may say: rules whose inputs are bad must not be judged.
+    `blocks_rules` marks the errors after which the API server judges no CEL rule at all
+    (those inside Kubernetes' own types, which keep their OpenAPI `required`).
     """
 
     id: str
     change: Callable[[Job], None]
     path: str | None = None
     message: str | None = None
+    also: tuple[tuple[str, str | None], ...] = ()
+    absent: tuple[str, ...] = ()
+    blocks_rules: bool = False
+
+    @property
+    def errors(self) -> list[tuple[str, str | None]]:
+        """Every (path, message) the job must be refused with."""
+        assert self.path is not None
+        return [(self.path, self.message), *self.also]
 
     def job(self, name: str = "table-job") -> Job:
         """The base job with the change applied."""
@@ -94,6 +107,15 @@ GOOD = [
     ),
     Case("name-at-limit", _set("metadata.name", "a" * 56)),
     Case("quantities", _set("spec.resources", {"gpus": 8, "cpu": 32, "memory": "400Gi", "extra": {"rdma/ib": 1}})),
+    # Zero CPU is no request and no limit, as in any pod; an extended resource may be 0 or "2k".
+    Case("zero-cpu-and-counts", _set("spec.resources", {"gpus": 4, "cpu": "0", "extra": {"rdma/ib": 0, "example.com/fpga": "2k", "hugepages-2Mi": "1Gi"}})),
+    Case("quantity-forms", _all(_set("spec.resources", {"gpus": 4, "cpu": "+500m", "memory": "1.5e9"}), _set("spec.shmSize", 67108864))),
+    Case("bounds-at-their-limits", _all(
+        _set("spec.elastic", {"minNodes": 1, "maxNodes": 4096}),
+        _set("spec.trainer.optimizer", {"betas": [0, 0.999], "weightDecay": 0}),
+        _set("spec.trainer.seed", 2**53 - 1),
+        _set("spec.scheduling", {"gang": {"enabled": True, "timeoutSeconds": 2**31 - 1}}),
+    )),
     Case("hf-directory", _set("spec.trainer.model", {"path": "/models/llama", "pretrainedWeights": False})),
 ]
 
@@ -202,8 +224,137 @@ BAD = [
         "starting with a letter and ending with a letter or digit",
     ),
     Case("zero-nodes", _set("spec.nodes", 0), "spec.nodes"),
-    Case("unknown-strategy", _set("spec.trainer.parallelism", {"strategy": "zero3"}), "spec.trainer.parallelism.strategy"),
+    Case(
+        "unknown-strategy",
+        _set("spec.trainer.parallelism", {"strategy": "zero3"}),
+        "spec.trainer.parallelism.strategy",
+        "Input should be 'ddp', 'fsdp' or 'hsdp'",
+    ),
     Case("bad-quantity", _set("spec.resources", {"memory": "lots"}), "spec.resources.memory"),
-    Case("unknown-preset", _set("spec.trainer.model", {"preset": "gpt-5"}), "spec.trainer.model.preset"),
-    Case("bad-env-entry", _set("spec.env", [{"value": "no name"}]), "spec.env[0].name"),
+    Case(
+        "unknown-preset",
+        _set("spec.trainer.model", {"preset": "gpt-5"}),
+        "spec.trainer.model.preset",
+        "Input should be 'test', 'llama-125m', 'llama-1b' or 'llama-8b'",
+    ),
+    Case("bad-env-entry", _set("spec.env", [{"value": "no name"}]), "spec.env[0].name", blocks_rules=True),
+    Case("missing-required-field", _set("spec.elastic", {"maxNodes": 4}), "spec.elastic.minNodes", "Field required"),
+    Case("missing-training-data", _delete("spec.trainer.data"), "spec.trainer.data", "Field required"),
+    # Negative and zero quantities: a pod with them is refused (422) or means "no limit".
+    Case(
+        "negative-memory",
+        _set("spec.resources.memory", "-1Gi"),
+        "spec.resources.memory",
+        '"-1Gi" is negative; use a size such as 16Gi',
+    ),
+    Case(
+        "negative-cpu-integer",
+        _set("spec.resources.cpu", -4),
+        "spec.resources.cpu",
+        '"-4" is negative; use a number of cores such as 4 or 500m',
+    ),
+    Case(
+        "negative-shm-size",
+        _set("spec.shmSize", "-1Gi"),
+        "spec.shmSize",
+        '"-1Gi" is negative; use a size such as 16Gi',
+    ),
+    Case(
+        "zero-memory",
+        _set("spec.resources.memory", 0),
+        "spec.resources.memory",
+        '"0" is zero, which Kubernetes takes as no limit; use a size such as 16Gi, or leave the field out',
+    ),
+    Case(
+        "zero-shm-size",
+        _set("spec.shmSize", "0Gi"),
+        "spec.shmSize",
+        '"0Gi" is zero, which Kubernetes takes as no limit; use a size such as 16Gi, or leave the field out',
+    ),
+    Case(
+        "negative-extra-resource",
+        _set("spec.resources.extra", {"rdma/ib": "-1"}),
+        "spec.resources.extra[rdma/ib]",
+        '"-1" is negative; use a count such as 1',
+    ),
+    Case(
+        "fractional-extended-resource",
+        _set("spec.resources.extra", {"rdma/ib": "500m"}),
+        "spec.resources.extra",
+        "extended resources (names with a domain, such as rdma/ib) are counted in whole numbers, e.g. rdma/ib: 1",
+    ),
+    Case("fractional-number-quantity", _set("spec.resources.cpu", 1.5), "spec.resources.cpu", blocks_rules=True),
+    # Numbers the trainer or Kubernetes would refuse later.
+    Case("beta-of-one", _set("spec.trainer.optimizer", {"betas": [0.9, 1.0]}), "spec.trainer.optimizer.betas[1]"),
+    Case("negative-beta", _set("spec.trainer.optimizer", {"betas": [-0.1, 0.95]}), "spec.trainer.optimizer.betas[0]"),
+    Case("too-many-elastic-nodes", _set("spec.elastic", {"minNodes": 1, "maxNodes": 5000}), "spec.elastic.maxNodes"),
+    Case(
+        "gang-timeout-beyond-int32",
+        _set("spec.scheduling", {"gang": {"enabled": True, "timeoutSeconds": 2**31}}),
+        "spec.scheduling.gang.timeoutSeconds",
+    ),
+    Case("seed-too-large", _set("spec.trainer.seed", 2**53), "spec.trainer.seed"),
+    Case("seed-beyond-int64", _set("spec.trainer.seed", 2**63), "spec.trainer.seed", blocks_rules=True),
+    Case("negative-seed", _set("spec.trainer.seed", -1), "spec.trainer.seed"),
+    # Every problem at once: missing or wrong fields and the cross-field rules both sides can still judge.
+    Case(
+        "missing-field-and-broken-rule",
+        _all(_set("spec.elastic", {"maxNodes": 4}), _set("spec.trainer.parallelism", {"tensorParallel": 3})),
+        "spec.elastic.minNodes",
+        "Field required",
+        also=(("spec.trainer.parallelism.tensorParallel", "3 does not divide nodes x procsPerNode = 8"),),
+        absent=("is outside elastic.minNodes..maxNodes",),
+    ),
+    Case(
+        "misspelt-value-and-broken-rule",
+        _all(_set("spec.trainer.parallelism", {"strategy": "zero3"}), _set("spec.trainer.objective", "sft")),
+        "spec.trainer.parallelism.strategy",
+        "Input should be 'ddp', 'fsdp' or 'hsdp'",
+        also=(("spec.trainer", "objective sft needs data.format sft (jsonl with prompt and response)"),),
+    ),
+    Case(
+        "bad-name-negative-memory-and-broken-rule",
+        _all(
+            _set("metadata.name", "Broken_Name"),
+            _set("spec.resources.memory", "-1Gi"),
+            _set("spec.trainer.parallelism", {"tensorParallel": 3}),
+        ),
+        "metadata.name",
+        "metadata.name must be a DNS label: lower-case letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+        also=(
+            ("spec.resources.memory", '"-1Gi" is negative; use a size such as 16Gi'),
+            ("spec.trainer.parallelism.tensorParallel", "3 does not divide nodes x procsPerNode = 8"),
+        ),
+    ),
+    Case(
+        "missing-data-and-long-name",
+        _all(_delete("spec.trainer.data"), _set("metadata.name", "a" * 57), _set("spec.volumeMounts", [{"name": "x", "mountPath": "/x"}])),
+        "spec.trainer.data",
+        "Field required",
+        also=(
+            ("metadata.name", "metadata.name may have at most 56 characters so that " + "a" * 57 + "-node-1 fits in 63; it has 57"),
+            ("spec.volumeMounts", "every volumeMounts[].name must be the name of an entry in volumes"),
+        ),
+    ),
+    Case(
+        "wrong-type-is-not-taken-for-the-default",
+        _all(_set("spec.nodes", "two"), _set("spec.elastic", {"minNodes": 3, "maxNodes": 4})),
+        "spec.nodes",
+        absent=("is outside elastic",),
+        blocks_rules=True,
+    ),
+    Case(
+        "rules-wait-for-their-bad-inputs",
+        _all(
+            _set("spec.nodes", 0),
+            _set("spec.elastic", {"minNodes": 3, "maxNodes": 4}),
+            _set("spec.trainer.parallelism", {"tensorParallel": 3}),
+            _set("spec.trainer.batch", {"microBatchSize": 0, "globalBatchSize": 20}),
+            _set("spec.trainer.data.format", "txt"),
+        ),
+        "spec.nodes",
+        also=(("spec.trainer.batch.microBatchSize", None), ("spec.trainer.data.format", "Input should be 'tokens', 'text' or 'sft'")),
+        absent=("is outside elastic", "does not divide", "is not a multiple", "need data.tokenizer", "evaluating rule"),
+    ),
 ]

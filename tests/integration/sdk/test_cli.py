@@ -109,3 +109,32 @@ def test_a_user_without_rights_gets_exit_4(running_operator: object, control_pla
     assert denied.returncode == Exit.CLUSTER
     assert denied.stderr.startswith("error: Permission denied:")
     assert "Role" in denied.stderr
+
+
+def test_validate_reports_a_bad_name_a_negative_size_and_a_broken_rule_in_one_run(tmp_path: Path) -> None:
+    # No cluster: the kubeconfig does not exist. Three problems of three kinds, all in one answer.
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        "apiVersion: llmtrain.dev/v1alpha1\n"
+        "kind: LLMTrainingJob\n"
+        "metadata: {name: Broken_Name}\n"
+        "spec:\n"
+        "  nodes: 2\n"
+        "  resources: {gpus: 4, memory: -1Gi}\n"
+        "  trainer:\n"
+        "    model: {preset: test}\n"
+        "    data: {paths: [/data/tokens.bin]}\n"
+        "    parallelism: {tensorParallel: 3}\n"
+    )
+    for command in (f"llmtrain validate {job}", f"cat {job} | llmtrain validate -"):
+        result = _run(tmp_path / "no-kubeconfig", command, timeout=60)
+        assert result.returncode == Exit.INVALID == 2, result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert lines[1:4] == [
+            '  spec.resources.memory: "-1Gi" is negative; use a size such as 16Gi',
+            "  spec.trainer.parallelism.tensorParallel: 3 does not divide nodes x procsPerNode = 8",
+            "  metadata.name: metadata.name must be a DNS label: lower-case letters, digits and '-', "
+            "starting with a letter and ending with a letter or digit",
+        ], result.stderr
+        assert "Traceback" not in result.stderr

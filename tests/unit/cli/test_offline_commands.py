@@ -128,3 +128,24 @@ def test_a_bad_set_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["generate", "pretrain", "x", "--data", "/d", "--set", "nodes"])
     assert result.exit_code == Exit.INVALID
     assert "'nodes' is not KEY=VALUE" in result.stderr
+
+
+def test_validate_reports_problems_of_every_kind_in_one_pass(runner: CliRunner, tmp_path: Path) -> None:
+    # A bad name, a negative size and a broken cross-field rule: three kinds, one run.
+    job = yaml.safe_load((Path(__file__).parents[3] / "manifests" / "examples" / "tiny-cpu.yaml").read_text())
+    job["metadata"]["name"] = "Broken_Name"
+    job["spec"]["resources"]["memory"] = "-1Gi"
+    job["spec"]["trainer"]["parallelism"] = {**job["spec"]["trainer"].get("parallelism", {}), "tensorParallel": 3}
+    bad = tmp_path / "three.yaml"
+    bad.write_text(yaml.safe_dump(job))
+    result = runner.invoke(cli, ["validate", str(bad)])
+    assert result.exit_code == Exit.INVALID == 2, result.output
+    world = job["spec"]["nodes"] * job["spec"].get("procsPerNode", 1)
+    assert result.stderr.splitlines()[:4] == [
+        f"error: {bad} is not a valid LLMTrainingJob:",
+        '  spec.resources.memory: "-1Gi" is negative; use a size such as 16Gi',
+        f"  spec.trainer.parallelism.tensorParallel: 3 does not divide nodes x procsPerNode = {world}",
+        "  metadata.name: metadata.name must be a DNS label: lower-case letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit",
+    ]
+    assert result.stdout == ""

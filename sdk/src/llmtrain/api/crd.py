@@ -5,6 +5,15 @@ schema: references inlined, optional-null unions collapsed (the API server prune
 tuples as bounded arrays, and nothing apiextensions.k8s.io/v1 refuses (titles, defaults,
 `additionalProperties: false`, `$defs`). `python -m llmtrain.api.crd --write FILE...`
 is what `make crd` runs; `--check` fails when a committed file differs.
+
+In the spec's own sections, `required` and `enum` become CEL rules (`has(self.x)` with
+reason FieldValueRequired, `self in [...]`). The API server runs no CEL rule at all once
+the schema found a Required, NotSupported (enum), TooLong, TooMany or TypeInvalid error
+(`hasBlockingErr` in apiextensions-apiserver's customresource strategy), so a missing
+field or a misspelt value would hide every cross-field rule until it is fixed; as CEL
+they are reported together with the rules. Kubernetes' own types (EnvVar, Volume
+sources, ...) keep their `required`: their lists nest without bounds, which CEL cannot be
+costed over, and Kubernetes describes them itself.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from llmtrain.api.job import (
     VERSION,
     LLMTrainingJob,
 )
-from llmtrain.api.rules import NAME_IS_DNS_LABEL, NAME_LEAVES_ROOM
+from llmtrain.api.base import ApiModel, cel_guard
 from llmtrain.api.spec import LLMTrainingJobSpec
 from llmtrain.api.status import LLMTrainingJobStatus
 
@@ -54,20 +63,27 @@ def _is_kubernetes_type(definition_name: str) -> bool:
 
 
 def _structural(
-    node: JSONSchema, defs: dict[str, JSONSchema], seen: tuple[str, ...], *, fragment: bool = False
+    node: JSONSchema,
+    defs: dict[str, JSONSchema],
+    seen: tuple[str, ...],
+    *,
+    fragment: bool = False,
+    ours: frozenset[str] | None = None,
 ) -> JSONSchema:
     """Convert one schema node; a `fragment` holds only the keys beside a $ref or anyOf.
 
     Inside Kubernetes' own types the descriptions are left out: `kubectl explain pod`
     has them, and with them the CRD outgrows what client-side `kubectl apply` can store.
+    `ours` names the SDK's own definitions; nodes of the others are marked foreign,
+    for `_rules_instead_of_blocking_checks`.
     """
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
         if name in seen:
             raise SchemaError(f"{name} refers to itself; structural schemas cannot be recursive")
-        resolved = _structural(defs[name], defs, seen + (name,))
+        resolved = _structural(defs[name], defs, seen + (name,), ours=ours)
         siblings = {key: value for key, value in node.items() if key != "$ref"}
-        return {**resolved, **_structural(siblings, defs, seen, fragment=True)}
+        return {**resolved, **_structural(siblings, defs, seen, fragment=True, ours=ours)}
     inside_kubernetes_type = any(_is_kubernetes_type(name) for name in seen)
 
     variants = node.get("anyOf")
@@ -76,7 +92,10 @@ def _structural(
         if len(non_null) != 1:
             raise SchemaError(f"cannot express the union {variants} in a structural schema")
         rest = {key: value for key, value in node.items() if key != "anyOf"}
-        return {**_structural(non_null[0], defs, seen), **_structural(rest, defs, seen, fragment=True)}
+        return {
+            **_structural(non_null[0], defs, seen, ours=ours),
+            **_structural(rest, defs, seen, fragment=True, ours=ours),
+        }
 
     out: JSONSchema = {}
     for key, value in node.items():
@@ -86,9 +105,9 @@ def _structural(
             if not inside_kubernetes_type:
                 out[key] = _description(value)
         elif key == "properties":
-            out[key] = {name: _structural(child, defs, seen) for name, child in value.items()}
+            out[key] = {name: _structural(child, defs, seen, ours=ours) for name, child in value.items()}
         elif key == "items":
-            out[key] = _structural(value, defs, seen)
+            out[key] = _structural(value, defs, seen, ours=ours)
         elif key == "const":
             out["enum"] = [value]
         elif key in _EXCLUSIVE_BOUNDS:
@@ -99,15 +118,17 @@ def _structural(
             out[key] = value
 
     if "prefixItems" in node:
-        item_schemas = [_structural(item, defs, seen) for item in node["prefixItems"]]
+        item_schemas = [_structural(item, defs, seen, ours=ours) for item in node["prefixItems"]]
         if any(item != item_schemas[0] for item in item_schemas):
             raise SchemaError("tuples of mixed types cannot be expressed in a structural schema")
         out["items"] = item_schemas[0]
     additional = node.get("additionalProperties")
     if isinstance(additional, dict):
-        out["additionalProperties"] = _structural(additional, defs, seen)
+        out["additionalProperties"] = _structural(additional, defs, seen, ours=ours)
     if fragment:
         return out
+    if ours is not None and seen and seen[-1] not in ours:
+        out[_FOREIGN] = True
     out = _ordered(out)
     # Only free-form values (Any, or objects with open keys) keep unknown fields.
     if additional is True or not any(key in out for key in ("type", "enum", "x-kubernetes-int-or-string")):
@@ -116,6 +137,102 @@ def _structural(
     elif out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
         out["x-kubernetes-preserve-unknown-fields"] = True
     return out
+
+
+REQUIRED_MESSAGE = "Field required"
+"""What pydantic says of a missing field; the API server's CEL rule says the same."""
+
+
+def _literal_message(values: list[Any]) -> str:
+    """Pydantic's message for a value outside a Literal, e.g. "Input should be 'a', 'b' or 'c'"."""
+    quoted = [f"'{value}'" for value in values]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"Input should be {listed}"
+
+
+def _cel_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _rules_for_enum(node: JSONSchema) -> JSONSchema:
+    """`enum` as a CEL rule on the value, with pydantic's message (a NotSupported error blocks CEL)."""
+    values = node.get("enum")
+    if values is None:
+        return node
+    if not all(isinstance(value, str) for value in values):
+        raise SchemaError(f"only string enums become CEL rules, not {values}")
+    out = {key: value for key, value in node.items() if key != "enum"}
+    description = out.get("description", "")
+    if not all(value in description for value in values):
+        out["description"] = f"{description} One of: {', '.join(values)}.".strip()
+    rule = {"rule": f"self in [{', '.join(_cel_string(value) for value in values)}]", "message": _literal_message(values)}
+    out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), rule]
+    return out
+
+
+def _rules_for_required(node: JSONSchema) -> JSONSchema:
+    """`required` as CEL rules on the object (a Required error blocks CEL); the description keeps it."""
+    required = node.get("required")
+    if not required:
+        return node
+    out = {key: value for key, value in node.items() if key != "required"}
+    properties = dict(out["properties"])
+    rules = []
+    for name in required:
+        child = dict(properties[name])
+        child["description"] = f"{child.get('description', '')} Required.".strip()
+        properties[name] = child
+        rules.append(
+            {
+                "rule": f"has(self.{name})",
+                "message": REQUIRED_MESSAGE,
+                "fieldPath": f".{name}",
+                "reason": "FieldValueRequired",
+            }
+        )
+    out["properties"] = properties
+    out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), *rules]
+    return out
+
+
+_FOREIGN = "x-llmtrain-foreign"
+"""Marks the nodes of Kubernetes' types until `_rules_instead_of_blocking_checks` removes it."""
+
+
+def _rules_instead_of_blocking_checks(node: JSONSchema, *, foreign: bool = False) -> JSONSchema:
+    """The schema with `required` and `enum` of the SDK's own models turned into CEL rules."""
+    foreign = foreign or bool(node.get(_FOREIGN))
+    out = {key: value for key, value in node.items() if key != _FOREIGN}
+    if not foreign:
+        out = _rules_for_required(_rules_for_enum(out))
+    if "properties" in out:
+        out["properties"] = {
+            name: _rules_instead_of_blocking_checks(child, foreign=foreign) for name, child in out["properties"].items()
+        }
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _rules_instead_of_blocking_checks(out[key], foreign=foreign)
+    return out
+
+
+def _api_models(root: type[ApiModel]) -> frozenset[str]:
+    """Names of the definitions that are the SDK's own models (not Kubernetes' types)."""
+    found: set[str] = set()
+    queue: list[type[ApiModel]] = [root]
+    while queue:
+        model = queue.pop()
+        if model.__name__ in found:
+            continue
+        found.add(model.__name__)
+        for field in model.model_fields.values():
+            queue.extend(_api_models_in(field.annotation))
+    return frozenset(found)
+
+
+def _api_models_in(annotation: Any) -> list[type[ApiModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, ApiModel):
+        return [annotation]
+    return [model for arg in getattr(annotation, "__args__", ()) for model in _api_models_in(arg)]
 
 
 _LEADING_KEYS = ("type", "description")
@@ -127,10 +244,16 @@ def _ordered(node: JSONSchema) -> JSONSchema:
     return {**{key: node[key] for key in _LEADING_KEYS if key in node}, **node}
 
 
-def model_schema(model: type[LLMTrainingJobSpec] | type[LLMTrainingJobStatus]) -> JSONSchema:
-    """The structural schema of one model."""
+def model_schema(
+    model: type[LLMTrainingJobSpec] | type[LLMTrainingJobStatus], *, rules_for_required: bool = False
+) -> JSONSchema:
+    """The structural schema of one model; with `rules_for_required`, required fields and
+    enums of the SDK's own models are checked by CEL rules (see the module's docstring)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    schema = _structural(raw, raw.get("$defs", {}), ())
+    ours = _api_models(model) if rules_for_required else None
+    schema = _structural(raw, raw.get("$defs", {}), (), ours=ours)
+    if rules_for_required:
+        schema = _rules_instead_of_blocking_checks(schema)
     schema.pop("description", None)
     return schema
 
@@ -144,11 +267,16 @@ def open_api_schema() -> JSONSchema:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": {"description": "What to run.", **model_schema(LLMTrainingJobSpec)},
+            # Kubernetes validates metadata itself; `name` is declared so that the name
+            # rules below can point their errors at metadata.name (fieldPath).
+            "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+            "spec": {"description": "What to run.", **model_schema(LLMTrainingJobSpec, rules_for_required=True)},
             "status": {"description": "What the operator observed.", **model_schema(LLMTrainingJobStatus)},
         },
-        "x-kubernetes-validations": [NAME_IS_DNS_LABEL.to_schema(), NAME_LEAVES_ROOM.to_schema()],
+        "x-kubernetes-validations": [
+            rule.cel.to_schema(cel_guard(LLMTrainingJob, rule.reads) if rule.reads else None)
+            for rule in LLMTrainingJob.rules
+        ],
     }
 
 

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, Literal, Unpack
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError
 
 from llmtrain import builders
-from llmtrain.api.base import ApiModel
-from llmtrain.api.errors import cross_field_error, from_validation_error
-from llmtrain.api.rules import name_errors
+from llmtrain.api.base import ApiModel, validate_partially
+from llmtrain.api.errors import from_validation_error
+from llmtrain.api.rules import NAME_RULES
 from llmtrain.api.spec import LLMTrainingJobSpec
 from llmtrain.api.status import LLMTrainingJobStatus
 
@@ -52,6 +52,8 @@ class ObjectMeta(ApiModel):
 class LLMTrainingJob(ApiModel):
     """A distributed training job: a gang of pods running torchrun, owned by the operator."""
 
+    rules = NAME_RULES
+
     api_version: Literal["llmtrain.dev/v1alpha1"] = "llmtrain.dev/v1alpha1"
     """llmtrain.dev/v1alpha1."""
     kind: Literal["LLMTrainingJob"] = "LLMTrainingJob"
@@ -63,20 +65,18 @@ class LLMTrainingJob(ApiModel):
     status: LLMTrainingJobStatus | None = None
     """What the operator observed."""
 
-    @model_validator(mode="after")
-    def _name_fits(self) -> LLMTrainingJob:
-        errors = name_errors(self.metadata.name, self.spec)
-        if errors:
-            raise cross_field_error([("metadata.name", message) for message in errors])
-        return self
-
     @classmethod
     def from_dict(cls, data: Any) -> LLMTrainingJob:
-        """Validate a resource given as a dictionary; raises InvalidJobError naming each bad field."""
+        """Validate a resource given as a dictionary; raises InvalidJobError naming each bad field.
+
+        Every problem is reported at once: each field that is missing or wrong, and each
+        cross-field rule that can be judged from the fields that are valid (a rule that
+        reads a bad field waits until that field is fixed).
+        """
         try:
             return cls.model_validate(data)
         except ValidationError as error:
-            raise from_validation_error(error) from None
+            raise from_validation_error(error, also=validate_partially(cls, data), model=cls) from None
 
     @classmethod
     def from_yaml(cls, text: str) -> LLMTrainingJob:

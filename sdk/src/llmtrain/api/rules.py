@@ -3,19 +3,20 @@ API server (`x-kubernetes-validations` in the generated CRD) and as Python for t
 
 A rule's Python check returns the same message its CEL `messageExpression` produces, and a
 table of good and bad jobs, run against both the models and the real API server, proves
-that the two agree.
+that the two agree. Each rule names the fields it reads (`reads`): both sides judge it only
+when those are valid, so that it can be reported together with the errors of other fields
+(see `llmtrain.api.base`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmtrain.api.base import CelRule
+from llmtrain.api.base import CelRule, Rule
 
 if TYPE_CHECKING:
+    from llmtrain.api.job import LLMTrainingJob
     from llmtrain.api.spec import LLMTrainingJobSpec
 
 POD_NAME_SUFFIX = "-node-"
@@ -50,17 +51,13 @@ _GLOBAL = "self.trainer.batch.globalBatchSize"
 _HAS_GLOBAL = "(has(self.trainer) && has(self.trainer.batch) && has(self.trainer.batch.globalBatchSize))"
 
 
-@dataclass(frozen=True)
-class SpecRule:
-    """A rule over `spec`: its CEL form and the Python check that mirrors it.
+SpecRule = Rule
+"""A rule over `spec`: `path` and `reads` are relative to `spec`; `check` takes the spec."""
 
-    `path` is the field the error names, relative to `spec`; `check` returns the error
-    message when the rule is broken and None when it holds.
-    """
-
-    cel: CelRule
-    path: str
-    check: Callable[[LLMTrainingJobSpec], str | None]
+# The inputs of the rules that compute the world size and the batch split; a rule is
+# judged only when these are valid (see `Rule.reads`).
+_SHAPE = ("nodes", "procsPerNode", "resources.gpus")
+_PARALLEL = (*_SHAPE, "trainer.parallelism.tensorParallel", "trainer.parallelism.pipelineParallel")
 
 
 def _exactly_one_workload(spec: LLMTrainingJobSpec) -> str | None:
@@ -76,6 +73,7 @@ TRAINER_OR_COMMAND = SpecRule(
     ),
     path="",
     check=_exactly_one_workload,
+    reads=("trainer", "command"),
 )
 
 
@@ -97,6 +95,7 @@ TENSOR_PARALLEL_DIVIDES = SpecRule(
     ),
     path="trainer.parallelism.tensorParallel",
     check=_tensor_parallel_divides,
+    reads=(*_SHAPE, "trainer.parallelism.tensorParallel"),
 )
 
 
@@ -125,6 +124,7 @@ MODEL_PARALLEL_DIVIDES = SpecRule(
     ),
     path="trainer.parallelism.pipelineParallel",
     check=_model_parallel_divides,
+    reads=_PARALLEL,
 )
 
 
@@ -160,6 +160,7 @@ GLOBAL_BATCH_DIVIDES = SpecRule(
     ),
     path="trainer.batch.globalBatchSize",
     check=_global_batch_divides,
+    reads=(*_PARALLEL, "trainer.batch.microBatchSize", "trainer.batch.globalBatchSize"),
 )
 
 
@@ -182,6 +183,7 @@ NODES_WITHIN_ELASTIC = SpecRule(
     ),
     path="nodes",
     check=_nodes_within_elastic,
+    reads=("nodes", "elastic.minNodes", "elastic.maxNodes"),
 )
 
 
@@ -203,6 +205,7 @@ MOUNTS_NAME_VOLUMES = SpecRule(
     ),
     path="volumeMounts",
     check=_mounts_name_volumes,
+    reads=("volumes", "volumeMounts"),
 )
 
 
@@ -220,6 +223,7 @@ ENV_NOT_RESERVED = SpecRule(
     ),
     path="env",
     check=_env_not_reserved,
+    reads=("env",),
 )
 
 
@@ -237,6 +241,7 @@ VOLUMES_NOT_RESERVED = SpecRule(
     ),
     path="volumes",
     check=_volumes_not_reserved,
+    reads=("volumes",),
 )
 
 SPEC_RULES: tuple[SpecRule, ...] = (
@@ -259,6 +264,7 @@ _NAME_BUDGET = f"({DNS_LABEL_MAX} - {len(POD_NAME_SUFFIX)} - string({_HIGHEST_RA
 
 NAME_IS_DNS_LABEL = CelRule(
     rule=f"self.metadata.name.matches('{DNS_1035_LABEL}')",
+    field_path=".metadata.name",
     message=(
         "metadata.name must be a DNS label: lower-case letters, digits and '-', "
         "starting with a letter and ending with a letter or digit"
@@ -266,6 +272,7 @@ NAME_IS_DNS_LABEL = CelRule(
 )
 NAME_LEAVES_ROOM = CelRule(
     rule=f"self.metadata.name.size() <= {_NAME_BUDGET}",
+    field_path=".metadata.name",
     message=f"metadata.name is too long for the pod names <name>{POD_NAME_SUFFIX}<rank> (at most {DNS_LABEL_MAX} characters)",
     message_expression=(
         f"'metadata.name may have at most %d characters so that %s{POD_NAME_SUFFIX}%d fits in {DNS_LABEL_MAX}; "
@@ -274,16 +281,25 @@ NAME_LEAVES_ROOM = CelRule(
 )
 
 
-def name_errors(name: str, spec: LLMTrainingJobSpec) -> list[str]:
-    """The Python side of NAME_IS_DNS_LABEL and NAME_LEAVES_ROOM."""
-    errors = []
-    if not re.match(DNS_1035_LABEL, name):
-        errors.append(NAME_IS_DNS_LABEL.message)
+def _name_is_dns_label(job: LLMTrainingJob) -> str | None:
+    return None if re.match(DNS_1035_LABEL, job.metadata.name) else NAME_IS_DNS_LABEL.message
+
+
+def _name_leaves_room(job: LLMTrainingJob) -> str | None:
+    name, spec = job.metadata.name, job.spec
     highest_rank = (spec.elastic.max_nodes if spec.elastic else spec.nodes) - 1
     budget = DNS_LABEL_MAX - len(POD_NAME_SUFFIX) - len(str(highest_rank))
     if len(name) > budget:
-        errors.append(
+        return (
             f"metadata.name may have at most {budget} characters so that "
             f"{name}{POD_NAME_SUFFIX}{highest_rank} fits in {DNS_LABEL_MAX}; it has {len(name)}"
         )
-    return errors
+    return None
+
+
+NAME_RULES: tuple[Rule, ...] = (
+    Rule(NAME_IS_DNS_LABEL, _name_is_dns_label, path="metadata.name"),
+    Rule(NAME_LEAVES_ROOM, _name_leaves_room, path="metadata.name", reads=("spec.nodes", "spec.elastic.maxNodes")),
+)
+"""The rules on the whole object (only there can CEL see metadata.name), judged separately:
+a bad name is reported even when the spec has errors, and the other way round."""

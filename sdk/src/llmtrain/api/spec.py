@@ -19,30 +19,57 @@ from kubernetes.client import (
     V1Volume,
     V1VolumeMount,
 )
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from llmtrain.api.base import ApiModel, CelRule, cel_rules
-from llmtrain.api.errors import cross_field_error
-from llmtrain.api.quantity import Quantity
+from llmtrain.api.base import ApiModel, CelRule, Rule
+from llmtrain.api.quantity import CountQuantity, CpuQuantity, SizeQuantity, is_whole_number
 from llmtrain.api.rules import SPEC_RULES
 from llmtrain.api.trainer import TrainerConfig
 
 DEFAULT_MASTER_PORT = 29500
+DEFAULT_TERMINATION_GRACE_SECONDS = 120
+"""Long enough for a checkpoint of a mid-sized model to a network volume; Kubernetes' 30 s is not."""
 MAX_LIST_ITEMS = 128
 """Bound on user lists: the API server needs one to cost the CEL rules that walk them."""
+MAX_EXTRA_RESOURCES = 16
+"""Bound on resources.extra, for the same reason."""
+MAX_NODES = 4096
+INT32_MAX = 2**31 - 1
+"""Kubernetes keeps counts and durations in 32 bits (PodGroup's scheduleTimeoutSeconds, Job's
+ttlSecondsAfterFinished); no count or number of seconds here goes higher."""
+
+EXTENDED_RESOURCES_ARE_WHOLE = CelRule(
+    # Judged, as in Python, only when every amount is a valid quantity of 0 or more.
+    rule=(
+        "!has(self.extra) || !self.extra.all(name, isQuantity(string(self.extra[name])) && "
+        "quantity(string(self.extra[name])).compareTo(quantity('0')) >= 0) || "
+        "self.extra.all(name, !name.contains('/') || quantity(string(self.extra[name])).isInteger())"
+    ),
+    message="extended resources (names with a domain, such as rdma/ib) are counted in whole numbers, e.g. rdma/ib: 1",
+    field_path=".extra",
+)
+
+
+def _extended_resources_are_whole(resources: Resources) -> str | None:
+    for name, amount in (resources.extra or {}).items():
+        if "/" in name and not is_whole_number(amount):
+            return EXTENDED_RESOURCES_ARE_WHOLE.message
+    return None
 
 
 class Resources(ApiModel):
     """Compute resources of each pod (requests = limits)."""
 
+    rules = (Rule(EXTENDED_RESOURCES_ARE_WHOLE, _extended_resources_are_whole, path="extra", reads=("extra",)),)
+
     gpus: int = Field(default=0, ge=0, le=64)
     """GPUs per pod, requested under the operator's GPU resource name (nvidia.com/gpu by default)."""
-    cpu: Quantity | None = None
-    """CPU per pod, e.g. "32"."""
-    memory: Quantity | None = None
-    """Memory per pod, e.g. 400Gi."""
-    extra: dict[str, Quantity] | None = None
-    """Other extended resources per pod, e.g. rdma/ib: 1."""
+    cpu: CpuQuantity | None = None
+    """CPU per pod, e.g. "32" or 500m; 0 or more."""
+    memory: SizeQuantity | None = None
+    """Memory per pod, e.g. 400Gi; more than zero (unset: no memory request or limit)."""
+    extra: dict[str, CountQuantity] | None = Field(default=None, max_length=MAX_EXTRA_RESOURCES)
+    """Other extended resources per pod, e.g. rdma/ib: 1; 0 or more, whole numbers for names with a domain."""
 
 
 DNS_LABEL_MAX = 63
@@ -75,7 +102,7 @@ class CheckpointStorage(ApiModel):
     volume: CheckpointVolumeSource | None = None
     """A Kubernetes volume source without a name, e.g. persistentVolumeClaim: {claimName: ckpt}; an emptyDir (lost with the pod) when unset."""
     path: str = Field(default="/checkpoints", pattern=r"^/")
-    """Mount path inside the pods; the trainer receives it as LLMTRAIN_CHECKPOINT_DIR."""
+    """Mount path inside the pods; each job keeps its checkpoints in <path>/<namespace>/<job name>, so jobs can share a volume."""
 
 
 class GangScheduling(ApiModel):
@@ -85,7 +112,7 @@ class GangScheduling(ApiModel):
     """Create a PodGroup so that no pod starts before all of them can."""
     provider: Literal["coscheduling", "volcano"] = "coscheduling"
     """The scheduler that honours the PodGroup: the scheduler-plugins coscheduling plugin, or Volcano."""
-    timeout_seconds: int = Field(default=300, ge=1)
+    timeout_seconds: int = Field(default=300, ge=1, le=INT32_MAX)
     """How long a partly schedulable gang waits before the scheduler gives its places back."""
 
 
@@ -122,16 +149,18 @@ class RunPolicy(ApiModel):
 
     restart_policy: Literal["OnFailure", "Never", "ExitCode"] = "OnFailure"
     """OnFailure: restart the whole gang after any failure; ExitCode: exit codes 1-127 are permanent, 128-255 and evictions are retried; Never: the first failure fails the job."""
-    backoff_limit: int = Field(default=3, ge=0)
+    backoff_limit: int = Field(default=3, ge=0, le=INT32_MAX)
     """Gang restarts allowed before the job fails with BackoffLimitExceeded."""
-    active_deadline_seconds: int | None = Field(default=None, ge=1)
+    active_deadline_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Fail the job with DeadlineExceeded after it has run this long."""
-    ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=INT32_MAX)
     """Delete the job this long after it succeeded or failed."""
     clean_pod_policy: Literal["Running", "All", "None"] = "Running"
     """Pods deleted when the job ends: Running (those still running), All, or None."""
     suspend: bool = False
     """true stops the pods and keeps the job; false again starts a new attempt that resumes from the checkpoint."""
+    termination_grace_period_seconds: int = Field(default=DEFAULT_TERMINATION_GRACE_SECONDS, ge=0, le=86400)
+    """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed attempt are stopped at once: their gang cannot save."""
 
 
 ELASTIC_BOUNDS_ORDERED = CelRule(
@@ -143,20 +172,20 @@ ELASTIC_BOUNDS_ORDERED = CelRule(
 class Elastic(ApiModel):
     """Elastic training with torchrun's c10d rendezvous: the gang may shrink and grow."""
 
-    model_config = cel_rules(ELASTIC_BOUNDS_ORDERED)
+    rules = (
+        Rule.holds(
+            ELASTIC_BOUNDS_ORDERED,
+            lambda elastic: elastic.min_nodes <= elastic.max_nodes,
+            reads=("minNodes", "maxNodes"),
+        ),
+    )
 
-    min_nodes: int = Field(ge=1)
+    min_nodes: int = Field(ge=1, le=MAX_NODES)
     """Fewest nodes the job runs with."""
-    max_nodes: int = Field(ge=1)
+    max_nodes: int = Field(ge=1, le=MAX_NODES)
     """Most nodes the job runs with."""
-    max_restarts: int = Field(default=3, ge=0)
+    max_restarts: int = Field(default=3, ge=0, le=INT32_MAX)
     """torchrun's --max-restarts: membership changes tolerated inside one attempt."""
-
-    @model_validator(mode="after")
-    def _bounds_ordered(self) -> Elastic:
-        if self.min_nodes > self.max_nodes:
-            raise ValueError(ELASTIC_BOUNDS_ORDERED.message)
-        return self
 
 
 class PodOverrides(ApiModel):
@@ -181,18 +210,18 @@ class PodOverrides(ApiModel):
 class LLMTrainingJobSpec(ApiModel):
     """The desired state of a training job."""
 
-    model_config = cel_rules(*(rule.cel for rule in SPEC_RULES))
+    rules = SPEC_RULES
 
     image: str | None = None
     """Container image of every pod; the operator's default trainer image when unset."""
-    nodes: int = Field(default=1, ge=1, le=4096)
+    nodes: int = Field(default=1, ge=1, le=MAX_NODES)
     """Pods in the gang, one per node (torchrun --nnodes)."""
     procs_per_node: int | None = Field(default=None, ge=1, le=64)
     """Processes per pod (torchrun --nproc-per-node); defaults to resources.gpus, or 1 without GPUs."""
     resources: Resources = Field(default_factory=Resources)
     """Resources of each pod."""
-    shm_size: Quantity | None = None
-    """Size of /dev/shm, a memory-backed emptyDir (NCCL and data loaders need more than the container default of 64Mi); unset means bounded only by the pod's memory."""
+    shm_size: SizeQuantity | None = None
+    """Size of /dev/shm, a memory-backed emptyDir (NCCL and data loaders need more than the container default of 64Mi), more than zero; unset means bounded only by the pod's memory."""
     trainer: TrainerConfig | None = None
     """The built-in trainer's configuration (exclusive with command)."""
     command: list[str] | None = Field(default=None, min_length=1, max_length=MAX_LIST_ITEMS)
@@ -215,13 +244,6 @@ class LLMTrainingJobSpec(ApiModel):
     """Elastic membership (torchrun c10d rendezvous)."""
     pod: PodOverrides | None = None
     """Pod labels, annotations, service account, security contexts and pull secrets."""
-
-    @model_validator(mode="after")
-    def _cross_field_rules(self) -> LLMTrainingJobSpec:
-        broken = [(rule.path, message) for rule in SPEC_RULES if (message := rule.check(self)) is not None]
-        if broken:
-            raise cross_field_error(broken)
-        return self
 
     @property
     def effective_procs_per_node(self) -> int:

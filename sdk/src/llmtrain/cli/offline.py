@@ -22,8 +22,9 @@ Command = Callable[..., Any]
 def validate(file: IO[str]) -> None:
     """Check the job in FILE (- reads standard input) without a cluster.
 
-    The messages name each bad field by its path, exactly as the API server would;
-    the exit code is 2 when the job is invalid.
+    The messages name each bad field by its path, exactly as the API server would,
+    and list every problem at once: missing and wrong fields, and each cross-field
+    rule whose fields are valid. The exit code is 2 when the job is invalid.
 
     \b
     Examples:
