@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,9 @@ def test_a_recreated_job_refuses_the_old_checkpoints_until_told_to_start_from_th
     assert "resumeFrom" in failure["message"]
     warnings = [e for e in _events(control_plane, namespace, "again") if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["Failed"]
-    assert warnings[0]["message"].startswith("CheckpointOwnedByAnotherJob on rank 0 (again-node-0), exit code 1: rank 0: ")
+    # Every rank refuses alike; whichever the kubelet reported first is named.
+    assert re.match(r"CheckpointOwnedByAnotherJob on rank (\d) \(again-node-\1\), exit code 1: rank \1: /checkpoints/",
+                    warnings[0]["message"]), warnings[0]["message"]
     assert _snapshot(old) == before, "the other job's checkpoints were neither loaded into nor pruned"
 
     continued = tiny_trainer_job("continued", data, volume, steps=60)
@@ -101,7 +104,7 @@ def test_a_recreated_job_refuses_the_old_checkpoints_until_told_to_start_from_th
     assert final["phase"] == "Succeeded", final
     log = control_plane.kubectl("-n", namespace, "logs", "continued-node-0").stdout
     assert f"resumed from /checkpoints/{namespace}/again/step-00000040 at step 40" in log
-    assert [step for step, _ in step_dirs(volume / namespace / "continued")] == [60, 40]
+    assert [step for step, _ in step_dirs(volume / namespace / "continued")] == [60]
     assert _snapshot(old) == before, "resumeFrom only reads"
 
 
@@ -142,7 +145,8 @@ def test_an_invalid_config_fails_once_with_the_reason_from_the_termination_file(
     assert (failure["reason"], failure["message"], failure["exitCode"]) == ("InvalidConfig", expected, 1)
     conditions = {c["type"]: c for c in final["conditions"]}
     assert conditions["Failed"]["message"] == expected and conditions["Failed"]["reason"] == "InvalidConfig"
-    assert {_terminated(p)["message"] for p in pods(control_plane, namespace, "badconfig")} <= {expected}
+    failed_pod = next(p for p in pods(control_plane, namespace, "badconfig") if p["metadata"]["name"] == failure["pod"])
+    assert _terminated(failed_pod)["message"] == expected
 
 
 def test_a_tokenizer_that_does_not_parse_fails_once_naming_the_field(

@@ -11,6 +11,7 @@ operator's restart policy and `kubectl describe pod` see the training process.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def report_failure(rank: int, failure: ProcessFailure) -> tuple[TrainerReport, i
 
 def write_report(report: TrainerReport) -> None:
     """Stderr always; the termination file when the container has one."""
+    # The workers are gone; a SIGTERM now (the pod being deleted) must not cut the report
+    # short, or the kubelet would fall back to the log's tail.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print(report.render(), file=sys.stderr, flush=True)
     path = Path(TERMINATION_LOG)
     if path.exists() and os.access(path, os.W_OK):
