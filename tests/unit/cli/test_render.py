@@ -79,3 +79,13 @@ def test_describe_shows_the_failure_conditions_events_and_what_mfu_means() -> No
     assert f"MFU 42.0% ({MFU_NOTE})" in text
     assert "BackoffLimitExceeded" in text and "gave up" in text
     assert "[rank 1] crashed (x2)" in text
+
+
+def test_a_restarting_job_says_where_it_resumes_instead_of_stale_figures() -> None:
+    restarting = _job("gpt", phase="Restarting", attempt=1, restarts=1,
+                      progress={"step": 200, "totalSteps": 10, "resumingFrom": 200})
+    console, out = _console()
+    console.print(describe(restarting, []))
+    assert "Progress:    restarting from the checkpoint of step 200" in out.getvalue()
+    assert finished_line(_job("gpt", phase="Pending", progress={"step": 0, "resumingFrom": 0})).endswith(
+        "restarting from the start")
