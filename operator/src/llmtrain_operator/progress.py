@@ -1,37 +1,14 @@
-"""Training progress from rank 0's Prometheus text: parsing and the figures for status."""
+"""Training progress for status, from the figures rank 0 reported (read by `scrape`). Pure: no I/O."""
 
 from __future__ import annotations
 
-import math
-import urllib.request
 from datetime import datetime
 
 from llmtrain.api.contract import step_path
 from llmtrain.api.status import CheckpointStatus, Progress
-from prometheus_client.parser import text_string_to_metric_families
 
 TrainerMetrics = dict[str, float]
-SCRAPE_TIMEOUT_SECONDS = 2.0
-
-
-def parse_metrics(text: str) -> TrainerMetrics:
-    """The `llmtrain_*` samples of a /metrics page, by name."""
-    samples: TrainerMetrics = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name.startswith("llmtrain_") and not math.isnan(sample.value):
-                samples[sample.name] = sample.value
-    return samples
-
-
-def scrape(pod_ip: str, port: int) -> TrainerMetrics | None:
-    """Read rank 0's metrics; None when it serves none (yet, or ever: a custom command)."""
-    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=SCRAPE_TIMEOUT_SECONDS) as response:
-            return parse_metrics(response.read().decode())
-    except (OSError, ValueError):
-        return None
+"""The `llmtrain_*` samples of rank 0, by name."""
 
 
 def format_duration(seconds: float) -> str:

@@ -19,7 +19,8 @@ from llmtrain_operator.decide import FAILED_GANG_GRACE_SECONDS, JobEvent, Plan, 
 from llmtrain_operator.kube import PERMANENT_STATUSES, KubeApi, MissingApiError, api_message
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView
-from llmtrain_operator.progress import TrainerMetrics, scrape
+from llmtrain_operator.progress import TrainerMetrics
+from llmtrain_operator.scrape import scrape
 from llmtrain_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)

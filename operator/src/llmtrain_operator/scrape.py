@@ -1,0 +1,34 @@
+"""Reading rank 0's Prometheus metrics over HTTP: the only I/O behind status.progress."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from llmtrain_operator.progress import TrainerMetrics
+
+SCRAPE_TIMEOUT_SECONDS = 2.0
+
+
+def parse_metrics(text: str) -> TrainerMetrics:
+    """The `llmtrain_*` samples of a /metrics page, by name."""
+    samples: TrainerMetrics = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name.startswith("llmtrain_") and not math.isnan(sample.value):
+                samples[sample.name] = sample.value
+    return samples
+
+
+def scrape(pod_ip: str, port: int) -> TrainerMetrics | None:
+    """Read rank 0's metrics; None when it serves none (yet, or ever: a custom command)."""
+    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=SCRAPE_TIMEOUT_SECONDS) as response:
+            return parse_metrics(response.read().decode())
+    except (OSError, ValueError):
+        return None
+
+
