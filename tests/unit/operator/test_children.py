@@ -1,4 +1,4 @@
-"""Child manifests: spec in, manifests out, per the contract in DESIGN.md."""
+"""Child manifests: spec in, manifests out, per the operator–pod contract of docs/design.md."""
 
 from __future__ import annotations
 
