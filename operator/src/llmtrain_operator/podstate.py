@@ -17,6 +17,8 @@ NODE_REASONS = frozenset({"OOMKilled", "Evicted", "Preempting", "NodeLost", "Ter
 """Pod and container reasons set by the node, which say more than the training process could."""
 MESSAGE_LIMIT = 2048
 """Bytes of a termination message kept in status.failure: the first line and the end of the detail."""
+CAUSE_LIMIT = 300
+"""Characters of the exception line put ahead of a log tail."""
 _TORCHRUN_ROOT_EXIT = re.compile(r"Root Cause.*?exitcode\s*:\s*(-?\d+)", re.DOTALL)
 
 
@@ -26,6 +28,16 @@ def _bounded(text: str) -> str:
     if len(data) <= MESSAGE_LIMIT:
         return data.decode(errors="ignore")
     return "…" + data[-(MESSAGE_LIMIT - 3):].decode(errors="ignore")
+
+
+_PYTHON_EXCEPTION = re.compile(r"^(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*)$", re.MULTILINE)
+
+
+def _with_cause_first(text: str) -> str:
+    """A custom command's log tail, led by the last Python exception line in it (if any),
+    so the one-line reason in events and conditions is the cause, not a banner."""
+    causes = _PYTHON_EXCEPTION.findall(text)
+    return f"{causes[-1].strip()[:CAUSE_LIMIT]}\n{text}" if causes else text
 
 
 def _torchrun_worker_exit(text: str) -> int | None:
@@ -93,7 +105,7 @@ class PodView:
             running="running" in state,
             exit_code=exit_code,
             reason=pod_reason or terminated.get("reason"),
-            message=_bounded(report.render(MESSAGE_LIMIT) if report is not None else text),
+            message=report.render(MESSAGE_LIMIT) if report is not None else _with_cause_first(_bounded(text)),
             report=report,
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),

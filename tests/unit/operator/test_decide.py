@@ -147,12 +147,22 @@ def test_a_runtime_error_is_retried_with_a_one_line_reason_and_the_detail_kept()
     assert plan.stop_at_once, "the pods of a broken gang cannot save: they are stopped without a grace period"
 
 
+def test_a_custom_commands_python_exception_is_its_one_line_reason() -> None:
+    job = _running(_job(command=["x.py"], trainer=None))
+    tail = ("[rank1]: Traceback (most recent call last):\n[rank1]:   File \"x.py\", line 3, in <module>\n"
+            "[rank1]: ValueError: learning rate must be positive\n" + TORCHRUN_SUMMARY.replace("-9", "1"))
+    plan = decide(job, pods(pod_body(1, phase="Failed", exit_code=1, message=tail), pod_body(0)), NOW)
+    assert plan.status.failure is not None and plan.status.failure.reason == "Error"
+    assert plan.status.failure.one_line() == (
+        "Error on rank 1 (gpt-node-1), exit code 1: ValueError: learning rate must be positive")
+
+
 def test_a_long_log_tail_is_bounded_to_its_end() -> None:
     job = _running(_job(command=["x.py"], trainer=None))
     tail = "\n".join(f"line {i}" for i in range(2000)) + "\nValueError: the real cause"
     plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=tail), pod_body(1)), NOW)
     assert plan.status.failure is not None
-    assert len(plan.status.failure.message.encode()) <= 2048
+    assert len(plan.status.failure.message.encode()) <= 2048 + len("ValueError: the real cause\n")
     assert plan.status.failure.message.endswith("ValueError: the real cause")
 
 
