@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from llmtrain.api.names import pod_selector
 from testenv.controlplane import ControlPlane
 
 Job = dict[str, Any]
@@ -133,7 +134,7 @@ def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:
 
 def pods(control_plane: ControlPlane, namespace: str, job: str) -> list[dict[str, Any]]:
     """The job's pods, every attempt."""
-    listed = control_plane.kubectl_json("-n", namespace, "get", "pods", "-l", f"llmtrain.dev/job-name={job}")
+    listed = control_plane.kubectl_json("-n", namespace, "get", "pods", "-l", pod_selector(job))
     items: list[dict[str, Any]] = listed["items"]  # type: ignore[assignment]
     return items
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmtrain.api import names
 from llmtrain.api.job import LLMTrainingJob
 
-from llmtrain_operator import names
 from llmtrain_operator.podstate import PodView
 
 

@@ -144,12 +144,8 @@ BAD = [
         "spec.trainer.parallelism.tensorParallel",
         "4 does not divide nodes x procsPerNode = 6",
     ),
-    Case(
-        "model-parallel-does-not-divide",
-        _set("spec.trainer.parallelism", {"tensorParallel": 4, "pipelineParallel": 4}),
-        "spec.trainer.parallelism.pipelineParallel",
-        "tensorParallel x pipelineParallel = 16 does not divide nodes x procsPerNode = 8",
-    ),
+    # Pipeline parallelism is not built: the schema allows 1 only (each side words the bound).
+    Case("pipeline-parallel-not-built", _set("spec.trainer.parallelism", {"pipelineParallel": 2}), "spec.trainer.parallelism.pipelineParallel"),
     Case(
         "global-batch-not-multiple",
         _set("spec.trainer.batch", {"microBatchSize": 2, "globalBatchSize": 20}),

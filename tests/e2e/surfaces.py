@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from llmtrain.api.names import pod_selector
 from testenv.paths import binary
 
 _RESUMED = re.compile(r"resumed from (\S+) at step (\d+)")
@@ -49,12 +50,12 @@ class Cli:
 
     def children(self, job: str, kinds: str = "pods,services,configmaps") -> list[str]:
         """`kind/name` of the objects labelled as the job's."""
-        listed = json.loads(self.kubectl("get", kinds, "-l", f"llmtrain.dev/job-name={job}", "-o", "json").stdout)
+        listed = json.loads(self.kubectl("get", kinds, "-l", pod_selector(job), "-o", "json").stdout)
         return [f"{item['kind']}/{item['metadata']['name']}" for item in listed["items"]]
 
     def pods(self, job: str) -> list[dict[str, Any]]:
         """The job's pods."""
-        listed = json.loads(self.kubectl("get", "pods", "-l", f"llmtrain.dev/job-name={job}", "-o", "json").stdout)
+        listed = json.loads(self.kubectl("get", "pods", "-l", pod_selector(job), "-o", "json").stdout)
         return list(listed["items"])
 
     def rank_log(self, job: str, rank: int = 0) -> str:

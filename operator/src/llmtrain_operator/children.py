@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmtrain.api import names
 from llmtrain.api.contract import (
     ENV_ATTEMPT,
     ENV_CHECKPOINT_DIR,
@@ -21,7 +22,6 @@ from llmtrain.api.contract import (
 from llmtrain.api.job import API_VERSION, KIND, LLMTrainingJob
 from llmtrain.api.spec import LLMTrainingJobSpec
 
-from llmtrain_operator import names
 from llmtrain_operator.settings import OperatorSettings
 
 Manifest = dict[str, Any]
@@ -29,7 +29,7 @@ Manifest = dict[str, Any]
 TRAINER_LAUNCHER = "llmtrain-torchrun"
 """torchrun that exits with the failed worker's own code and reports why (llmtrain_trainer.launch)."""
 TORCHRUN = "torchrun"
-TRAINER_ARGS = ["-m", "llmtrain_trainer", "--config", f"{names.CONFIG_MOUNT_DIR}/{names.CONFIG_FILE}"]
+TRAINER_ARGS = ["-m", "llmtrain_trainer", "--config", names.CONFIG_PATH]
 COSCHEDULING_SCHEDULER = "scheduler-plugins-scheduler"
 VOLCANO_SCHEDULER = "volcano"
 COSCHEDULING_POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
@@ -80,7 +80,7 @@ def headless_service(job: LLMTrainingJob) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _metadata(job, _name(job)),
+        "metadata": _metadata(job, names.service_name(_name(job))),
         "spec": {
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
@@ -276,7 +276,7 @@ def pod(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSettings
         )
     pod_spec: Manifest = {
         "hostname": name,
-        "subdomain": _name(job),
+        "subdomain": names.service_name(_name(job)),
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": spec.run_policy.termination_grace_period_seconds,
         "enableServiceLinks": False,

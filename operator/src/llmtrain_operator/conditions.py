@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from llmtrain.api.status import Condition
+from llmtrain.api.status import Condition, ConditionType
 
 
 def set_condition(
     conditions: list[Condition],
-    type_: str,
+    type_: ConditionType,
     status: Literal["True", "False", "Unknown"],
     reason: str,
     message: str,
@@ -45,8 +45,3 @@ def set_condition(
         )
     )
     return True
-
-
-def is_true(conditions: list[Condition], type_: str) -> bool:
-    """Whether the condition exists and holds."""
-    return any(c.type == type_ and c.status == "True" for c in conditions)

@@ -16,6 +16,7 @@ from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.status import (
     FINISHED_PHASES,
     CheckpointStatus,
+    ConditionType,
     Failure,
     LLMTrainingJobStatus,
     NodeCounts,
@@ -67,13 +68,13 @@ class _Decision:
         self.plan = Plan(status=self.status)
 
     def condition(
-        self, type_: str, status: Literal["True", "False"], reason: str, message: str = ""
+        self, type_: ConditionType, status: Literal["True", "False"], reason: str, message: str = ""
     ) -> bool:
         return set_condition(
             self.conditions, type_, status, reason, message, self.now, self.job.metadata.generation
         )
 
-    def reason(self, type_: str) -> str | None:
+    def reason(self, type_: ConditionType) -> str | None:
         return next((c.reason for c in self.conditions if c.type == type_), None)
 
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:

@@ -13,10 +13,10 @@ from typing import Any
 
 import kopf
 from kubernetes import client, config
+from llmtrain.api import names
 from llmtrain.api.job import GROUP, PLURAL, VERSION
 from prometheus_client import start_http_server
 
-from llmtrain_operator import names
 from llmtrain_operator.kube import KubeApi
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView

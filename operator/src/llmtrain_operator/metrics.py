@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from llmtrain.api.status import PHASES
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -26,5 +27,5 @@ class OperatorMetrics:
 
     def count_phases(self, phases: list[str]) -> None:
         """Set the jobs gauge from the phases of every watched job."""
-        for phase in ("Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended"):
+        for phase in PHASES:
             self.jobs.labels(phase=phase).set(phases.count(phase))

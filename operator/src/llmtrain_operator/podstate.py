@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmtrain.api import names
 from llmtrain.api.contract import SIGNAL_EXIT_BASE, WORKER_KILLED, TrainerReport, killed_summary
 from llmtrain.api.status import Failure
-
-from llmtrain_operator import names
 
 IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 NODE_REASONS = frozenset({"OOMKilled", "Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown", "DeadlineExceeded"})

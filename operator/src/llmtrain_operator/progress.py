@@ -5,22 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from llmtrain.api.contract import step_path
-from llmtrain.api.status import CheckpointStatus, Progress
+from llmtrain.api.status import CheckpointStatus, Progress, format_duration
 
 TrainerMetrics = dict[str, float]
 """The `llmtrain_*` samples of rank 0, by name."""
-
-
-def format_duration(seconds: float) -> str:
-    """2h13m, 4m05s or 12s."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:

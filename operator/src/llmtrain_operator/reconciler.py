@@ -8,9 +8,10 @@ import threading
 from datetime import datetime, timezone
 from typing import Any
 
-from llmtrain.api.job import LLMTrainingJob
 from kubernetes.client.exceptions import ApiException
-from llmtrain.api.status import Failure, LLMTrainingJobStatus
+from llmtrain.api.errors import one_line
+from llmtrain.api.job import LLMTrainingJob
+from llmtrain.api.status import FINISHED_PHASES, Failure, LLMTrainingJobStatus
 from pydantic import ValidationError
 
 from llmtrain_operator import children
@@ -127,13 +128,13 @@ class Reconciler:
             return
         if status.restarts > previous.restarts:
             self.metrics.job_restarts.inc()
-        if status.phase in ("Succeeded", "Failed") and previous.phase != status.phase:
+        if status.phase in FINISHED_PHASES and previous.phase != status.phase:
             self.metrics.jobs_finished.labels(result=status.phase).inc()
         self.kube.write_status(job.metadata.namespace or "default", job.metadata.name, status.to_wire(defaults=True))
 
     def _refuse(self, body: dict[str, Any], error: ValidationError) -> str:
         """A job the API server took but the models refuse (a CRD older than the operator)."""
-        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        message = one_line(error, LLMTrainingJob)
         now = _now().isoformat()
         status = {
             "phase": "Failed",

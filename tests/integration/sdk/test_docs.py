@@ -14,7 +14,7 @@ from doc_snippets import DOCS, run
 from testenv.pytest_plugin import Kubectl
 
 from llmtrain import TrainingClient
-from llmtrain.client.logs import JOB_LABEL
+from llmtrain.api.names import pod_selector
 
 
 def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(
@@ -33,4 +33,4 @@ def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(
     assert "LLMTrainingJob/tiny" in {event.object for event in page["events"]}
     assert [event.time for event in page["events"]] == sorted(event.time for event in page["events"])
     assert client.list() == []
-    assert kubectl("get", "pods", "-l", f"{JOB_LABEL}=tiny", "-o", "name").stdout == ""
+    assert kubectl("get", "pods", "-l", pod_selector("tiny"), "-o", "name").stdout == ""

@@ -69,7 +69,7 @@ def test_unsupported_parallelism_is_refused(corpus: Path, tmp_path: Path) -> Non
               "parallelism": {"strategy": "fsdp", "pipelineParallel": 2}}
     done = run_with(tmp_path, config)
     assert done.returncode != 0
-    assert "pipelineParallel > 1 is not supported" in error_line(done)
+    assert "parallelism.pipelineParallel: Input should be less than or equal to 1" in error_line(done)
 
 
 def test_a_tokenizer_that_does_not_parse_is_a_config_error(tmp_path: Path) -> None:

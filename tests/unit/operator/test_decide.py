@@ -307,7 +307,7 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     progress, checkpoint = plan.status.progress, plan.status.checkpoint
     assert progress is not None and checkpoint is not None
     assert (progress.step, progress.total_steps, progress.loss, progress.mfu) == (100, 1100, 2.5, 0.4)
-    assert progress.eta == "16m40s", "1000 steps x 1000 tokens at 1000 tokens/s"
+    assert progress.eta == "16m", "1000 steps x 1000 tokens at 1000 tokens/s: 1000 s, written as kubectl writes an age"
     assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/ml/gpt/step-00000050", NOW)
     later = decide(_after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0})
     assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"

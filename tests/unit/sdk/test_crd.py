@@ -12,8 +12,7 @@ import yaml
 from llmtrain.api import crd
 from llmtrain.api.base import ApiModel, cel_guard
 from llmtrain.api.job import LLMTrainingJob
-from llmtrain.api.rules import SPEC_RULES
-from llmtrain.api.spec import Elastic, LLMTrainingJobSpec
+from llmtrain.api.spec import SPEC_RULES, Elastic, LLMTrainingJobSpec
 
 ROOT = Path(__file__).parents[3]
 COMMITTED = [ROOT / "manifests" / "crd.yaml", ROOT / "charts" / "llmtrain-operator" / "crds" / "llmtrainingjobs.yaml"]

@@ -32,8 +32,6 @@ def test_parallel_dims() -> None:
     assert ParallelDims.from_config(ParallelismConfig(strategy="fsdp", tensor_parallel=2), 8, 8) == ParallelDims(1, 4, 2)
     assert ParallelDims.from_config(ParallelismConfig(strategy="hsdp"), 16, 8) == ParallelDims(2, 8, 1)
     assert ParallelDims.from_config(ParallelismConfig(strategy="ddp"), 4, 4) == ParallelDims(4, 1, 1)
-    with pytest.raises(TrainerError, match="pipelineParallel"):
-        ParallelDims.from_config(ParallelismConfig(pipeline_parallel=2), 8, 8)
     with pytest.raises(TrainerError, match="needs strategy fsdp"):
         ParallelDims.from_config(ParallelismConfig(strategy="ddp", tensor_parallel=2), 8, 8)
     with pytest.raises(TrainerError, match="does not divide the world size"):

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport
+from llmtrain.api.names import CONFIG_PATH
 from torch.distributed.checkpoint.api import CheckpointException
 
 from llmtrain_trainer.config import RunEnv, load_config
@@ -33,7 +34,7 @@ ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmtrain_trainer", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path("/etc/llmtrain/config.json"),
+    parser.add_argument("--config", type=Path, default=Path(CONFIG_PATH),
                         help="the trainer config: spec.trainer of the LLMTrainingJob as JSON")
     args = parser.parse_args(argv)
     rank = os.environ.get("RANK", "0")

@@ -16,12 +16,12 @@ from llmtrain.api.contract import (
     ENV_JOB_UID,
     ENV_METRICS_PORT,
 )
+from llmtrain.api.errors import one_line
 from llmtrain.api.trainer import TrainerConfig
 from pydantic import ValidationError
 
 from llmtrain_trainer.checkpoint import Owner
 from llmtrain_trainer.errors import TrainerError
-
 
 
 def load_config(path: Path) -> TrainerConfig:
@@ -33,10 +33,7 @@ def load_config(path: Path) -> TrainerConfig:
     try:
         return TrainerConfig.model_validate(raw)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'config'}: {error['msg']}" for error in e.errors()
-        )
-        raise TrainerError(f"invalid config {path}: {problems}") from e
+        raise TrainerError(f"invalid config {path}: {one_line(e, TrainerConfig)}") from e
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,6 @@ class ParallelDims:
     @staticmethod
     def from_config(config: ParallelismConfig, world_size: int, local_world_size: int) -> ParallelDims:
         """Split the world as the config asks, or explain why it cannot be split so."""
-        if config.pipeline_parallel > 1:
-            raise TrainerError("pipelineParallel > 1 is not supported yet; use tensorParallel and fsdp/hsdp")
         tp = config.tensor_parallel
         if world_size % tp:
             raise TrainerError(f"tensorParallel {tp} does not divide the world size {world_size}")

@@ -120,3 +120,9 @@ def from_validation_error(
             violation = Violation(join_path(prefix + (violation.path,)) if violation.path else join_path(prefix), violation.message)
         violations.append(violation)
     return InvalidJobError(list(dict.fromkeys(violations)))
+
+
+def one_line(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """The pydantic error as one line for a status message or a log: `path: message; ...`,
+    with the same camelCase paths and messages as `from_validation_error`."""
+    return "; ".join(str(violation) for violation in from_validation_error(error, model=model).violations)

@@ -1,7 +1,8 @@
-"""The LLMTrainingJob resource: metadata, spec and status, and its YAML form."""
+"""The LLMTrainingJob resource: metadata, spec and status, the rules on its name, and its YAML form."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Unpack
@@ -10,9 +11,9 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError
 
 from llmtrain import builders
-from llmtrain.api.base import ApiModel, validate_partially
+from llmtrain.api.base import ApiModel, CelRule, Rule, validate_partially
 from llmtrain.api.errors import from_validation_error
-from llmtrain.api.rules import NAME_RULES
+from llmtrain.api.names import DNS_1035_LABEL, DNS_LABEL_MAX, POD_NAME_SUFFIX
 from llmtrain.api.spec import LLMTrainingJobSpec
 from llmtrain.api.status import LLMTrainingJobStatus
 
@@ -47,6 +48,56 @@ class ObjectMeta(ApiModel):
     """Set by the server."""
     creation_timestamp: datetime | None = None
     """Set by the server."""
+
+
+# Rules on the whole object: only there can CEL see metadata.name.
+_HIGHEST_RANK = (
+    "((has(self.spec.elastic) ? self.spec.elastic.maxNodes : "
+    "(has(self.spec.nodes) ? self.spec.nodes : 1)) - 1)"
+)
+_NAME_BUDGET = f"({DNS_LABEL_MAX} - {len(POD_NAME_SUFFIX)} - string({_HIGHEST_RANK}).size())"
+
+NAME_IS_DNS_LABEL = CelRule(
+    rule=f"self.metadata.name.matches('{DNS_1035_LABEL}')",
+    field_path=".metadata.name",
+    message=(
+        "metadata.name must be a DNS label: lower-case letters, digits and '-', "
+        "starting with a letter and ending with a letter or digit"
+    ),
+)
+NAME_LEAVES_ROOM = CelRule(
+    rule=f"self.metadata.name.size() <= {_NAME_BUDGET}",
+    field_path=".metadata.name",
+    message=f"metadata.name is too long for the pod names <name>{POD_NAME_SUFFIX}<rank> (at most {DNS_LABEL_MAX} characters)",
+    message_expression=(
+        f"'metadata.name may have at most %d characters so that %s{POD_NAME_SUFFIX}%d fits in {DNS_LABEL_MAX}; "
+        f"it has %d'.format([{_NAME_BUDGET}, self.metadata.name, {_HIGHEST_RANK}, self.metadata.name.size()])"
+    ),
+)
+
+
+def _name_is_dns_label(job: LLMTrainingJob) -> str | None:
+    return None if re.match(DNS_1035_LABEL, job.metadata.name) else NAME_IS_DNS_LABEL.message
+
+
+def _name_leaves_room(job: LLMTrainingJob) -> str | None:
+    name, spec = job.metadata.name, job.spec
+    highest_rank = (spec.elastic.max_nodes if spec.elastic else spec.nodes) - 1
+    budget = DNS_LABEL_MAX - len(POD_NAME_SUFFIX) - len(str(highest_rank))
+    if len(name) > budget:
+        return (
+            f"metadata.name may have at most {budget} characters so that "
+            f"{name}{POD_NAME_SUFFIX}{highest_rank} fits in {DNS_LABEL_MAX}; it has {len(name)}"
+        )
+    return None
+
+
+NAME_RULES: tuple[Rule, ...] = (
+    Rule(NAME_IS_DNS_LABEL, _name_is_dns_label, path="metadata.name"),
+    Rule(NAME_LEAVES_ROOM, _name_leaves_room, path="metadata.name", reads=("spec.nodes", "spec.elastic.maxNodes")),
+)
+"""The rules on the whole object (only there can CEL see metadata.name), judged separately:
+a bad name is reported even when the spec has errors, and the other way round."""
 
 
 class LLMTrainingJob(ApiModel):

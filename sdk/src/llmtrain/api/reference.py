@@ -76,7 +76,7 @@ def _number(value: Any) -> str:
 
 
 def _range(field: FieldInfo) -> str:
-    """The allowed range of a number, e.g. " (1 to 4096)", " (> 0)", " (>= 0, < 0.5)"."""
+    """The allowed range of a number, e.g. " (1 to 4096)", " (> 0)", " (>= 0, < 0.5)", " (only 1)"."""
     low = high = ""
     for item in field.metadata:
         if isinstance(item, annotated_types.Ge):
@@ -88,7 +88,7 @@ def _range(field: FieldInfo) -> str:
         elif isinstance(item, annotated_types.Lt) and isinstance(item.lt, (int, float)) and item.lt < _LARGE:
             high = f"< {_number(item.lt)}"
     if low.startswith(">= ") and high.startswith("<= "):
-        return f" ({low[3:]} to {high[3:]})"
+        return f" (only {low[3:]})" if low[3:] == high[3:] else f" ({low[3:]} to {high[3:]})"
     parts = [part for part in (low, high) if part]
     return f" ({', '.join(parts)})" if parts else ""
 

@@ -1,4 +1,5 @@
-"""`spec` of an LLMTrainingJob: the gang of pods, what they run, and the run policy.
+"""`spec` of an LLMTrainingJob: the gang of pods, what they run, the run policy, and the
+cross-field rules over the whole spec (world size, batch split, reserved names).
 
 Kubernetes objects that are passed through to the pods (EnvVar, Volume, VolumeMount,
 Toleration, Affinity, security contexts) are the official client's own models, so their
@@ -22,9 +23,9 @@ from kubernetes.client import (
 from pydantic import Field
 
 from llmtrain.api.base import ApiModel, CelRule, Rule
+from llmtrain.api.names import DNS_LABEL_MAX, RESERVED_VOLUME_PREFIX
 from llmtrain.api.quantity import CountQuantity, CpuQuantity, SizeQuantity, is_whole_number
-from llmtrain.api.rules import SPEC_RULES
-from llmtrain.api.trainer import TrainerConfig
+from llmtrain.api.trainer import INT32_MAX, TrainerConfig
 
 DEFAULT_MASTER_PORT = 29500
 DEFAULT_TERMINATION_GRACE_SECONDS = 120
@@ -34,9 +35,6 @@ MAX_LIST_ITEMS = 128
 MAX_EXTRA_RESOURCES = 16
 """Bound on resources.extra, for the same reason."""
 MAX_NODES = 4096
-INT32_MAX = 2**31 - 1
-"""Kubernetes keeps counts and durations in 32 bits (PodGroup's scheduleTimeoutSeconds, Job's
-ttlSecondsAfterFinished); no count or number of seconds here goes higher."""
 
 EXTENDED_RESOURCES_ARE_WHOLE = CelRule(
     # Judged, as in Python, only when every amount is a valid quantity of 0 or more.
@@ -70,9 +68,6 @@ class Resources(ApiModel):
     """Memory per pod, e.g. 400Gi; more than zero (unset: no memory request or limit)."""
     extra: dict[str, CountQuantity] | None = Field(default=None, max_length=MAX_EXTRA_RESOURCES)
     """Other extended resources per pod, e.g. rdma/ib: 1; 0 or more, whole numbers for names with a domain."""
-
-
-DNS_LABEL_MAX = 63
 
 
 class Volume(V1Volume):
@@ -205,6 +200,213 @@ class PodOverrides(ApiModel):
     """Secrets for pulling the image from a private registry."""
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     """Image pull policy of the training container."""
+
+
+# --- cross-field rules of the spec --------------------------------------------------
+# Each written twice on purpose (see `llmtrain.api.base`): as CEL for the API server and
+# as Python for the SDK, with one message; tests/validation_cases.py, run against both the
+# models and the real API server, proves that the two agree.
+
+RESERVED_ENV_PREFIXES = ("PET_", "LLMTRAIN_")
+"""torchrun's variables and the operator's (`llmtrain.api.contract`): a job may not set them."""
+
+# Messages use format(): concatenating string(int) makes the API server's cost estimate
+# unbounded and it refuses the CRD.
+# CEL for the values the defaults give when a field is left out; the API server applies
+# no defaults from this CRD, so every rule reads optional fields through has().
+_NODES = "(has(self.nodes) ? self.nodes : 1)"
+_PROCS = (
+    "(has(self.procsPerNode) ? self.procsPerNode : "
+    "((has(self.resources) && has(self.resources.gpus) && self.resources.gpus > 0) ? self.resources.gpus : 1))"
+)
+_WORLD = f"({_NODES} * {_PROCS})"
+_TP = (
+    "((has(self.trainer.parallelism) && has(self.trainer.parallelism.tensorParallel)) "
+    "? self.trainer.parallelism.tensorParallel : 1)"
+)
+_MICRO = (
+    "((has(self.trainer.batch) && has(self.trainer.batch.microBatchSize)) "
+    "? self.trainer.batch.microBatchSize : 8)"
+)
+_GLOBAL = "self.trainer.batch.globalBatchSize"
+_HAS_GLOBAL = "(has(self.trainer) && has(self.trainer.batch) && has(self.trainer.batch.globalBatchSize))"
+
+
+SpecRule = Rule
+"""A rule over `spec`: `path` and `reads` are relative to `spec`; `check` takes the spec."""
+
+# The inputs of the rules that compute the world size and the batch split; a rule is
+# judged only when these are valid (see `Rule.reads`).
+_SHAPE = ("nodes", "procsPerNode", "resources.gpus")
+_PARALLEL = (*_SHAPE, "trainer.parallelism.tensorParallel")
+
+
+def _exactly_one_workload(spec: LLMTrainingJobSpec) -> str | None:
+    if (spec.trainer is None) == (spec.command is None):
+        return TRAINER_OR_COMMAND.cel.message
+    return None
+
+
+TRAINER_OR_COMMAND = SpecRule(
+    cel=CelRule(
+        rule="has(self.trainer) != has(self.command)",
+        message="set exactly one of trainer (the built-in trainer) and command (your own script under torchrun)",
+    ),
+    path="",
+    check=_exactly_one_workload,
+    reads=("trainer", "command"),
+)
+
+
+def _tensor_parallel_divides(spec: LLMTrainingJobSpec) -> str | None:
+    if spec.trainer is None:
+        return None
+    tp = spec.trainer.parallelism.tensor_parallel
+    if spec.world_size % tp:
+        return f"{tp} does not divide nodes x procsPerNode = {spec.world_size}"
+    return None
+
+
+TENSOR_PARALLEL_DIVIDES = SpecRule(
+    cel=CelRule(
+        rule=f"!has(self.trainer) || {_WORLD} % {_TP} == 0",
+        message="tensorParallel must divide nodes x procsPerNode",
+        message_expression=f"'%d does not divide nodes x procsPerNode = %d'.format([{_TP}, {_WORLD}])",
+        field_path=".trainer.parallelism.tensorParallel",
+    ),
+    path="trainer.parallelism.tensorParallel",
+    check=_tensor_parallel_divides,
+    reads=(*_SHAPE, "trainer.parallelism.tensorParallel"),
+)
+
+
+def _global_batch_divides(spec: LLMTrainingJobSpec) -> str | None:
+    if spec.trainer is None or spec.trainer.batch.global_batch_size is None:
+        return None
+    tp = spec.trainer.parallelism.tensor_parallel
+    if spec.world_size % tp:
+        return None
+    micro = spec.trainer.batch.micro_batch_size
+    data_parallel = spec.world_size // tp
+    global_batch = spec.trainer.batch.global_batch_size
+    if global_batch % (micro * data_parallel):
+        return (
+            f"{global_batch} is not a multiple of microBatchSize x data-parallel size = {micro} x {data_parallel}"
+        )
+    return None
+
+
+GLOBAL_BATCH_DIVIDES = SpecRule(
+    cel=CelRule(
+        rule=(
+            f"!{_HAS_GLOBAL} || {_WORLD} % {_TP} != 0 || "
+            f"{_GLOBAL} % ({_MICRO} * ({_WORLD} / {_TP})) == 0"
+        ),
+        message="globalBatchSize must be a multiple of microBatchSize x data-parallel size",
+        message_expression=(
+            "'%d is not a multiple of microBatchSize x data-parallel size = %d x %d'"
+            f".format([{_GLOBAL}, {_MICRO}, {_WORLD} / {_TP}])"
+        ),
+        field_path=".trainer.batch.globalBatchSize",
+    ),
+    path="trainer.batch.globalBatchSize",
+    check=_global_batch_divides,
+    reads=(*_PARALLEL, "trainer.batch.microBatchSize", "trainer.batch.globalBatchSize"),
+)
+
+
+def _nodes_within_elastic(spec: LLMTrainingJobSpec) -> str | None:
+    elastic = spec.elastic
+    if elastic is None or elastic.min_nodes <= spec.nodes <= elastic.max_nodes:
+        return None
+    return f"{spec.nodes} is outside elastic.minNodes..maxNodes = {elastic.min_nodes}..{elastic.max_nodes}"
+
+
+NODES_WITHIN_ELASTIC = SpecRule(
+    cel=CelRule(
+        rule=f"!has(self.elastic) || (self.elastic.minNodes <= {_NODES} && {_NODES} <= self.elastic.maxNodes)",
+        message="nodes must lie within elastic.minNodes..maxNodes",
+        message_expression=(
+            "'%d is outside elastic.minNodes..maxNodes = %d..%d'"
+            f".format([{_NODES}, self.elastic.minNodes, self.elastic.maxNodes])"
+        ),
+        field_path=".nodes",
+    ),
+    path="nodes",
+    check=_nodes_within_elastic,
+    reads=("nodes", "elastic.minNodes", "elastic.maxNodes"),
+)
+
+
+def _mounts_name_volumes(spec: LLMTrainingJobSpec) -> str | None:
+    declared = {volume.name for volume in spec.volumes or ()}
+    if any(mount.name not in declared for mount in spec.volume_mounts or ()):
+        return MOUNTS_NAME_VOLUMES.cel.message
+    return None
+
+
+MOUNTS_NAME_VOLUMES = SpecRule(
+    cel=CelRule(
+        rule=(
+            "!has(self.volumeMounts) || self.volumeMounts.all(m, "
+            "has(self.volumes) && self.volumes.exists(v, v.name == m.name))"
+        ),
+        message="every volumeMounts[].name must be the name of an entry in volumes",
+        field_path=".volumeMounts",
+    ),
+    path="volumeMounts",
+    check=_mounts_name_volumes,
+    reads=("volumes", "volumeMounts"),
+)
+
+
+def _env_not_reserved(spec: LLMTrainingJobSpec) -> str | None:
+    if any(var.name.startswith(RESERVED_ENV_PREFIXES) for var in spec.env or ()):
+        return ENV_NOT_RESERVED.cel.message
+    return None
+
+
+ENV_NOT_RESERVED = SpecRule(
+    cel=CelRule(
+        rule="!has(self.env) || self.env.all(e, "
+        + " && ".join(f"!e.name.startsWith('{prefix}')" for prefix in RESERVED_ENV_PREFIXES)
+        + ")",
+        message=" and ".join(f"{prefix}*" for prefix in RESERVED_ENV_PREFIXES)
+        + " variables are set by the operator; give yours another name",
+        field_path=".env",
+    ),
+    path="env",
+    check=_env_not_reserved,
+    reads=("env",),
+)
+
+
+def _volumes_not_reserved(spec: LLMTrainingJobSpec) -> str | None:
+    if any(volume.name.startswith(RESERVED_VOLUME_PREFIX) for volume in spec.volumes or ()):
+        return VOLUMES_NOT_RESERVED.cel.message
+    return None
+
+
+VOLUMES_NOT_RESERVED = SpecRule(
+    cel=CelRule(
+        rule=f"!has(self.volumes) || self.volumes.all(v, !v.name.startsWith('{RESERVED_VOLUME_PREFIX}'))",
+        message=f"volume names starting with {RESERVED_VOLUME_PREFIX} are reserved for the operator; rename the volume",
+        field_path=".volumes",
+    ),
+    path="volumes",
+    check=_volumes_not_reserved,
+    reads=("volumes",),
+)
+
+SPEC_RULES: tuple[SpecRule, ...] = (
+    TRAINER_OR_COMMAND,
+    TENSOR_PARALLEL_DIVIDES,
+    GLOBAL_BATCH_DIVIDES,
+    NODES_WITHIN_ELASTIC,
+    MOUNTS_NAME_VOLUMES,
+    ENV_NOT_RESERVED,
+    VOLUMES_NOT_RESERVED,
+)
 
 
 class LLMTrainingJobSpec(ApiModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
@@ -15,16 +15,19 @@ Phase = Literal["Pending", "Starting", "Running", "Restarting", "Succeeded", "Fa
 Running: every rank runs; Restarting: a failed attempt is being torn down for the next one;
 Succeeded / Failed: finished; Suspended: stopped by runPolicy.suspend."""
 
-FINISHED_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed"})
+PHASES: tuple[Phase, ...] = get_args(Phase)
+"""Every phase, in the order of a job's life."""
+FINISHED_PHASES: frozenset[Phase] = frozenset({"Succeeded", "Failed"})
 
 ConditionType = Literal["Created", "Running", "Restarting", "Succeeded", "Failed", "Suspended"]
+"""The conditions the operator writes."""
 
 
 class Condition(ApiModel):
     """A metav1.Condition: one aspect of the job's state and when it last changed."""
 
-    type: str
-    """Created, Running, Restarting, Succeeded, Failed or Suspended."""
+    type: ConditionType
+    """Which aspect of the job the condition describes; a job has one condition of each type at most."""
     status: Literal["True", "False", "Unknown"]
     """Whether the condition holds."""
     reason: str
@@ -79,6 +82,22 @@ class Failure(ApiModel):
         return self.reason + (f" on {', '.join(where)}" if where else "") + (f": {detail}" if detail else "")
 
 
+def format_duration(seconds: float) -> str:
+    """kubectl's compact form: 45s, 2m30s, 5m, 3h12m, 2d4h; the form of progress.eta, and
+    of ages and run times in the CLI."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 600:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if hours < 3:
+        return f"{hours}h{minutes % 60}m" if hours else f"{minutes}m"
+    if days < 2:
+        return f"{hours}h"
+    return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
+
+
 class Progress(ApiModel):
     """Training progress read from rank 0's metrics."""
 
@@ -93,7 +112,7 @@ class Progress(ApiModel):
     mfu: float | None = None
     """Model FLOPs utilisation: achieved FLOP/s over the device's dense bf16 peak (H100/H200 SXM: 989e12)."""
     eta: str | None = None
-    """Estimated time left, e.g. 2h13m."""
+    """Estimated time left, e.g. 2h13m (as kubectl writes an age)."""
     updated_at: datetime | None = None
     """When these figures were read."""
     resuming_from: int | None = Field(default=None, ge=0)

@@ -3,7 +3,7 @@
 The operator writes this section, with every default spelled out, to the job's ConfigMap;
 `llmtrain_trainer` reads it back through the same models. Defaults suit one node of eight
 GPUs training a Llama-style model; the cross-field rules that involve the rest of the spec
-(world size, batch divisibility) live in `llmtrain.api.rules`.
+(world size, batch divisibility) live in `llmtrain.api.spec`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ ModelPreset = Literal["test", "llama-125m", "llama-1b", "llama-8b"]
 """Built-in model shapes, from a test-size model to Llama 3 8B."""
 
 INT32_MAX = 2**31 - 1
-"""Upper bound of the counts below: far beyond any real run, and within every integer type they meet."""
+"""Upper bound of the counts and numbers of seconds of the spec: far beyond any real run, and
+within every integer type they meet (Kubernetes keeps counts and durations in 32 bits:
+PodGroup's scheduleTimeoutSeconds, Job's ttlSecondsAfterFinished)."""
 SEED_MAX = 2**53 - 1
 """The largest integer a JSON number keeps exactly everywhere: the API server refuses a
 `maximum` of 2**63 - 1 (it reads bounds as float64), and torch.manual_seed takes any of these."""
@@ -178,8 +180,8 @@ class ParallelismConfig(ApiModel):
     """Processes per shard group with hsdp; defaults to procsPerNode (shard within a node)."""
     tensor_parallel: int = Field(default=1, ge=1, le=INT32_MAX)
     """Tensor-parallel degree; keep it within a node."""
-    pipeline_parallel: int = Field(default=1, ge=1, le=INT32_MAX)
-    """Pipeline-parallel degree."""
+    pipeline_parallel: int = Field(default=1, ge=1, le=1)
+    """Pipeline-parallel degree: 1, the only value until the trainer has pipeline parallelism."""
     activation_checkpointing: Literal["none", "selective", "full"] = "none"
     """Recompute activations in the backward pass: none, every k-th block (selective) or every block (full)."""
     activation_checkpointing_every: int = Field(default=2, ge=1, le=INT32_MAX)

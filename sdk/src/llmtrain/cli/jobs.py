@@ -7,14 +7,12 @@ from typing import IO
 import click
 
 from llmtrain.api.job import LLMTrainingJob
-from llmtrain.api.status import FINISHED_PHASES
-from llmtrain.cli.durations import Duration, short
+from llmtrain.api.status import FINISHED_PHASES, PHASES, format_duration
+from llmtrain.cli.durations import Duration
 from llmtrain.cli.options import cluster_command, read_job
 from llmtrain.cli.progress import wait_with_progress
 from llmtrain.cli.render import Format, describe, dump, jobs_output, progress_line, stderr, stdout, wire
 from llmtrain.client import TrainingClient
-
-PHASES = ("Pending", "Starting", "Running", "Restarting", "Succeeded", "Failed", "Suspended")
 
 output_option = click.option(
     "-o", "--output", type=click.Choice(["table", "wide", "yaml", "json", "name"]), default="table", show_default=True,
@@ -29,7 +27,7 @@ def finished_line(job: LLMTrainingJob) -> str:
     phase = (status.phase if status else None) or "Pending"
     line = f"llmtrainingjob/{job.metadata.name} {phase}"
     if status and status.start_time and status.completion_time:
-        line += f" in {short((status.completion_time - status.start_time).total_seconds())}"
+        line += f" in {format_duration((status.completion_time - status.start_time).total_seconds())}"
     if status and status.progress:
         line += f": {progress_line(status.progress)}"
     return line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from kubernetes.client import CoreV1Api
 
 from llmtrain.api.job import KIND
+from llmtrain.api.names import is_pod_of
 from llmtrain.client.watch import list_objects
 
 EPOCH = datetime.min.replace(tzinfo=timezone.utc)
@@ -37,12 +37,11 @@ def _time(event: dict[str, Any]) -> datetime | None:
 
 def list_events(core: CoreV1Api, namespace: str, job: str) -> list[JobEvent]:
     """Events whose object is the job or one of its pods (`<job>-node-<rank>`)."""
-    pod_name = re.compile(rf"^{re.escape(job)}-node-\d+$")
     own, _ = list_objects(
         core.list_namespaced_event, namespace=namespace, field_selector=f"involvedObject.kind={KIND},involvedObject.name={job}"
     )
     pods, _ = list_objects(core.list_namespaced_event, namespace=namespace, field_selector="involvedObject.kind=Pod")
-    events = own + [event for event in pods if pod_name.match(event["involvedObject"].get("name", ""))]
+    events = own + [event for event in pods if is_pod_of(job, event["involvedObject"].get("name", ""))]
     result = [
         JobEvent(
             time=_time(event),

@@ -18,13 +18,10 @@ import urllib3.exceptions
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
+from llmtrain.api import names
 from llmtrain.api.status import FINISHED_PHASES
 from llmtrain.client.stream import lines, raw
 from llmtrain.client.watch import Event, Stopper, list_and_watch, list_objects, one_job
-
-JOB_LABEL = "llmtrain.dev/job-name"
-RANK_LABEL = "llmtrain.dev/node-rank"
-ATTEMPT_LABEL = "llmtrain.dev/attempt"
 
 
 @dataclass(frozen=True)
@@ -56,20 +53,15 @@ class _Pod:
         return cls(
             name=pod["metadata"]["name"],
             uid=pod["metadata"]["uid"],
-            rank=int(labels.get(RANK_LABEL, 0)),
-            attempt=int(labels.get(ATTEMPT_LABEL, 0)),
+            rank=int(labels.get(names.NODE_RANK, 0)),
+            attempt=int(labels.get(names.ATTEMPT, 0)),
             started="running" in state or "terminated" in state,
         )
 
 
-def selector(job: str, rank: int | None) -> str:
-    """The label selector of the job's pods, or of one rank's."""
-    return f"{JOB_LABEL}={job}" + (f",{RANK_LABEL}={rank}" if rank is not None else "")
-
-
 def read(core: CoreV1Api, namespace: str, job: str, rank: int | None) -> Iterator[LogLine]:
     """The logs of the current pods so far, rank by rank."""
-    items, _ = list_objects(core.list_namespaced_pod, namespace=namespace, label_selector=selector(job, rank))
+    items, _ = list_objects(core.list_namespaced_pod, namespace=namespace, label_selector=names.pod_selector(job, rank))
     for pod in sorted((_Pod.of(item) for item in items), key=lambda p: p.rank):
         if not pod.started:
             continue
@@ -110,7 +102,7 @@ class _Follower:
                     finished = True
                     # Pods that ran and ended between two watch events are only visible now.
                     items, _ = list_objects(
-                        self.core.list_namespaced_pod, namespace=self.namespace, label_selector=selector(self.job, self.rank)
+                        self.core.list_namespaced_pod, namespace=self.namespace, label_selector=names.pod_selector(self.job, self.rank)
                     )
                     for item in items:
                         self._maybe_stream(_Pod.of(item))
@@ -168,7 +160,7 @@ class _Follower:
             self.core.list_namespaced_pod,
             stopper=stopper,
             namespace=self.namespace,
-            label_selector=selector(self.job, self.rank),
+            label_selector=names.pod_selector(self.job, self.rank),
         ):
             if event.type != "DELETED":
                 self.inbox.put(("pod", event.object))

@@ -17,6 +17,7 @@ from types import TracebackType
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 
 from llmtrain.api.job import GROUP, PLURAL, VERSION, LLMTrainingJob
+from llmtrain.api.names import pod_selector
 from llmtrain.api.status import FINISHED_PHASES, LLMTrainingJobStatus
 from llmtrain.client import config, logs
 from llmtrain.client.errors import JobFailed, JobNotFound, WaitTimeout, translated
@@ -104,7 +105,7 @@ class TrainingClient:
             gone = wait_until_gone(
                 self._custom.list_namespaced_custom_object, deadline=deadline, **one_job(self.namespace, name)
             ) and wait_until_gone(
-                self._core.list_namespaced_pod, deadline=deadline, namespace=self.namespace, label_selector=logs.selector(name, None)
+                self._core.list_namespaced_pod, deadline=deadline, namespace=self.namespace, label_selector=pod_selector(name)
             )
         if not gone:
             raise WaitTimeout(f"Job {name} or its pods still exist after {timeout:g}s.", "Look at `kubectl get pods` for pods stuck terminating.")

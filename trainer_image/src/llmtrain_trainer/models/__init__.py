@@ -33,9 +33,7 @@ class BuiltModel:
     n_layers: int
     n_heads: int
     head_dim: int
-    vocab_size: int
     n_matmul_params: int
-    supports_tensor_parallel: bool
     export: Exporter
 
     def flops_per_token(self, seq_len: int) -> int:
@@ -69,9 +67,7 @@ def _builtin(args: ModelArgs) -> BuiltModel:
         n_layers=args.n_layers,
         n_heads=args.n_heads,
         head_dim=args.head_dim,
-        vocab_size=args.vocab_size,
         n_matmul_params=matmul_params(model),
-        supports_tensor_parallel=True,
         export=lambda state, directory: hf.export_llama(state, args, directory),
     )
 
@@ -86,8 +82,6 @@ def _hugging_face(model: PreTrainedModel) -> BuiltModel:
         n_layers=int(text_config.num_hidden_layers),
         n_heads=n_heads,
         head_dim=head_dim,
-        vocab_size=int(text_config.vocab_size),
         n_matmul_params=matmul_params(model),
-        supports_tensor_parallel=False,
         export=lambda state, directory: hf.export_hf_model(model, state, directory),
     )
