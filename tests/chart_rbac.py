@@ -32,20 +32,23 @@ Obj = dict[str, Any]
 
 # What the operator does, and nothing more: (apiGroup, resource) -> verbs. The chart's rules
 # must be exactly these (plus PEERING_VERBS on the kopf peering resource with replicas > 1);
-# the chart tests compare both ways, so a missing verb and an extra one both fail.
+# the chart tests compare both ways, so a missing verb and an extra one both fail. It is the
+# requests the operator makes, as the API server's audit log shows them
+# (tests/integration/operator/test_rbac_audit.py), plus update on the jobs' finalizers, which
+# an admission plugin checks on the children it creates (never a request of its own).
 OPERATOR_CONTRACT: dict[tuple[str, str], frozenset[str]] = {
-    ("llmtrain.dev", "llmtrainingjobs"): frozenset({"get", "list", "watch", "patch", "delete"}),
-    ("llmtrain.dev", "llmtrainingjobs/status"): frozenset({"get", "patch"}),
+    ("llmtrain.dev", "llmtrainingjobs"): frozenset({"get", "list", "watch", "delete"}),
+    ("llmtrain.dev", "llmtrainingjobs/status"): frozenset({"patch"}),
     ("llmtrain.dev", "llmtrainingjobs/finalizers"): frozenset({"update"}),
-    ("", "pods"): frozenset({"get", "list", "watch", "create", "delete"}),
-    ("", "services"): frozenset({"get", "create"}),
-    ("", "configmaps"): frozenset({"get", "create", "patch"}),
-    ("", "events"): frozenset({"create", "patch"}),
-    ("events.k8s.io", "events"): frozenset({"create", "patch"}),
-    ("scheduling.x-k8s.io", "podgroups"): frozenset({"get", "create"}),
-    ("scheduling.volcano.sh", "podgroups"): frozenset({"get", "create"}),
+    ("", "pods"): frozenset({"list", "watch", "create", "delete"}),
+    ("", "services"): frozenset({"create"}),
+    ("", "configmaps"): frozenset({"create", "patch"}),
+    ("", "events"): frozenset({"create"}),
+    ("scheduling.x-k8s.io", "podgroups"): frozenset({"create"}),
+    ("scheduling.volcano.sh", "podgroups"): frozenset({"create"}),
 }
-PEERING_VERBS = frozenset({"get", "list", "watch", "patch"})
+# kopf's peering: it lists and watches the peering object and patches its own entry in it.
+PEERING_VERBS = frozenset({"list", "watch", "patch"})
 
 
 def helm_binary() -> Path:
@@ -155,12 +158,30 @@ def operator_rbac_objects(
     tests in different namespaces do not overwrite each other's. Pass `watch_namespaces` for
     a Role and RoleBinding in each of them instead, `replicas > 1` for the peering rule."""
     return render(
-        {"watchNamespaces": list(watch_namespaces), "replicas": replicas,
-         "fullnameOverride": f"{DEFAULT_RELEASE}-{namespace}"[:63].rstrip("-"),
-         "serviceAccount": {"name": SERVICE_ACCOUNT}},
+        _test_values(namespace, watch_namespaces, replicas),
         namespace=namespace,
         extra_args=["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
-    )  # fmt: skip
+    )
+
+
+def operator_peering_objects(namespace: str, *, watch_namespaces: Sequence[str] = ()) -> list[Obj]:
+    """What the chart adds with `replicas: 2` for the operator of `operator_rbac_objects`: the
+    kopf peering CRD and the peering object (a ClusterKopfPeering, or a KopfPeering in each
+    watched namespace), named `llmtrain-operator-<namespace>` like the roles. Apply the CRD
+    first: the object needs it served."""
+    return render(
+        _test_values(namespace, watch_namespaces, 2),
+        namespace=namespace,
+        extra_args=["--show-only", "templates/peering.yaml", "--show-only", "templates/peering-object.yaml"],
+    )
+
+
+def _test_values(namespace: str, watch_namespaces: Sequence[str], replicas: int) -> dict[str, Any]:
+    return {
+        "watchNamespaces": list(watch_namespaces), "replicas": replicas,
+        "fullnameOverride": f"{DEFAULT_RELEASE}-{namespace}"[:63].rstrip("-"),
+        "serviceAccount": {"name": SERVICE_ACCOUNT},
+    }  # fmt: skip
 
 
 def service_account_name() -> str:

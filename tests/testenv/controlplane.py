@@ -18,12 +18,28 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
 from testenv.netutil import free_port, http_ok, wait_until
 from testenv.paths import binary
 from testenv.pki import CertificateAuthority, CertPair
+
+# What an operator under test does, and nothing else: the requests of every ServiceAccount
+# outside kube-system (the controller manager's own accounts), at Metadata level (who, verb,
+# resource, response code; no bodies). One line per request, two for a watch (when it starts
+# and when it ends).
+SERVICE_ACCOUNT_AUDIT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 
 
 @dataclass
@@ -40,6 +56,9 @@ class ControlPlaneSettings:
     die_with_parent: stop the components when the process that started them dies
         (false for the local cluster, whose starter exits at once).
     apiserver_args: extra kube-apiserver flags, e.g. ("--feature-gates=X=true",).
+    audit_policy: an audit.k8s.io/v1 Policy; the API server then writes the events it
+        selects to `ControlPlane.audit_log` (JSON lines), read with `audit_events`. None: no
+        audit log. `SERVICE_ACCOUNT_AUDIT_POLICY` records the requests of ServiceAccounts.
     """
 
     workdir: Path | None = None
@@ -50,6 +69,7 @@ class ControlPlaneSettings:
     verbosity: int = 1
     die_with_parent: bool = True
     apiserver_args: tuple[str, ...] = field(default_factory=tuple)
+    audit_policy: dict[str, Any] | None = None
 
 
 class ControlPlane:
@@ -68,6 +88,7 @@ class ControlPlane:
         self.kubelet_serving: CertPair
         self.port = 0
         self.kubeconfig_path = self.workdir / "kubeconfig"
+        self.audit_log = self.workdir / "logs" / "audit.log"
 
     @property
     def server(self) -> str:
@@ -130,6 +151,14 @@ class ControlPlane:
         )
         wait_until(lambda: http_ok(f"{etcd_url}/health"), s.start_timeout, "etcd")
 
+        audit_args: list[str] = []
+        if s.audit_policy is not None:
+            policy = self.workdir / "audit-policy.json"
+            policy.write_text(json.dumps(s.audit_policy))
+            # Blocking mode: an event is in the file when the response has been sent.
+            audit_args = [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                          "--audit-log-format=json", "--audit-log-mode=blocking"]
+
         self._spawn(
             "kube-apiserver",
             binary("kube-apiserver"),
@@ -141,7 +170,9 @@ class ControlPlane:
             f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={self.ca.ca.cert}",
             "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
+            # OwnerReferencesPermissionEnforcement, as hardened clusters (OpenShift) run it:
+            # blockOwnerDeletion on a child needs `update` on its owner's finalizers.
+            "--enable-admission-plugins=NodeRestriction,OwnerReferencesPermissionEnforcement",
             "--allow-privileged=true",
             f"--service-cluster-ip-range={s.service_cluster_ip_range}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -155,6 +186,7 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--profiling=false",
             f"--v={s.verbosity}",
+            *audit_args,
             *s.apiserver_args,
         )
         write_kubeconfig(
@@ -263,6 +295,24 @@ class ControlPlane:
             token=token.strip(),
             namespace=namespace,
         )
+
+    def audit_mark(self) -> int:
+        """Where the audit log ends now: pass it to `audit_events` for the events after it."""
+        return self.audit_log.stat().st_size if self.audit_log.exists() else 0
+
+    def audit_events(self, since: int = 0) -> list[dict[str, Any]]:
+        """The audit events written after `since` (an `audit_mark`), oldest first; needs
+        `ControlPlaneSettings.audit_policy`."""
+        if self.settings.audit_policy is None:
+            raise RuntimeError("this control plane writes no audit log (ControlPlaneSettings.audit_policy)")
+        if not self.audit_log.exists():
+            return []
+        with self.audit_log.open("rb") as log:
+            log.seek(since)
+            text = log.read()
+        # A line still being written has no newline yet: it belongs to the next read.
+        complete = text[: text.rfind(b"\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
     def log_tails(self, lines: int = 40) -> dict[str, str]:
         """The end of each component's log, for reports of failing tests."""

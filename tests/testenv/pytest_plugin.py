@@ -3,6 +3,8 @@ tests/conftest.py).
 
 - `control_plane` (session): a started `ControlPlane`; the tests using it get the
   `cluster` marker, and a failing one gets the end of every component's log in its report.
+  Its API server keeps an audit log of the ServiceAccounts' requests
+  (`SERVICE_ACCOUNT_AUDIT_POLICY`; `control_plane.audit_events()`).
 - `node_agent` (session): a `NodeAgent` in process mode with two nodes of 8 GPUs each
   ("gpu-node-0", "gpu-node-1", labelled `llmtrain.dev/pool=gpu`).
 - `namespace` (function): a fresh namespace (deleted afterwards) named after the test.
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testenv.controlplane import ControlPlane
+from testenv.controlplane import SERVICE_ACCOUNT_AUDIT_POLICY, ControlPlane, ControlPlaneSettings
 from testenv.nodeagent import NodeAgent, NodeSpec
 
 GPU_NODES = [NodeSpec(f"gpu-node-{i}", gpus=8, labels={"llmtrain.dev/pool": "gpu"}) for i in range(2)]
@@ -32,7 +34,7 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
-    cp = ControlPlane().start()
+    cp = ControlPlane(ControlPlaneSettings(audit_policy=SERVICE_ACCOUNT_AUDIT_POLICY)).start()
     print(f"\ntestenv: control plane up in {cp.startup_seconds:.1f}s at {cp.server}")
     _STARTED.append(cp)
     try:

@@ -137,50 +137,55 @@ replicas > 1 and `priorityClass.create`; empty otherwise.
 {{/*
 The operator's RBAC rules: the one place that says what the operator may do. Rendered into
 the ClusterRole (cluster-wide) or into the Role of each watched namespace. Least privilege:
-exactly the verbs the operator uses, nothing on Secrets.
+exactly the requests the operator makes, nothing on Secrets. The operator tests compare
+these rules both ways with the requests the operator makes, read from the API server's
+audit log (tests/integration/operator/test_rbac_audit.py): a grant it never uses fails them.
 
 Takes a dict: `root` (the chart context) and `clusterwide` (bool).
 */}}
 {{- define "llmtrain-operator.rules" -}}
 {{- $root := .root -}}
-# The jobs: watched, patched (finalizers and kopf's annotations), deleted after their TTL.
+# The jobs: watched and listed (kopf and the resync loop), read before each reconcile, and
+# deleted once ttlSecondsAfterFinished has passed. The operator writes only their status and
+# puts no finalizer on them, so a job can be deleted even when the operator is gone.
 - apiGroups: ["llmtrain.dev"]
   resources: ["llmtrainingjobs"]
-  verbs: ["get", "list", "watch", "patch", "delete"]
+  verbs: ["get", "list", "watch", "delete"]
 - apiGroups: ["llmtrain.dev"]
   resources: ["llmtrainingjobs/status"]
-  verbs: ["get", "patch"]
-# Owner references with blockOwnerDeletion on the children need update on the finalizers.
+  verbs: ["patch"]
+# Never requested by the operator: the children's owner references have blockOwnerDeletion
+# (a foreground deletion of the job waits for them), and where the API server runs the
+# OwnerReferencesPermissionEnforcement admission plugin it allows that only to whoever may
+# update the owner's finalizers.
 - apiGroups: ["llmtrain.dev"]
   resources: ["llmtrainingjobs/finalizers"]
   verbs: ["update"]
-# The gang: one pod per node, restarted as a whole.
+# The gang: one pod per node, watched, created, and deleted as a whole.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "create", "delete"]
-# The headless Service of each job (rendezvous DNS names).
+  verbs: ["list", "watch", "create", "delete"]
+# The headless Service of each job (rendezvous DNS names), created once.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "create"]
-# The trainer configuration `<job>-config`.
+  verbs: ["create"]
+# The trainer configuration `<job>-config`, brought up to date for each new attempt.
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "create", "patch"]
-# Kubernetes events about the jobs (core and events.k8s.io).
+  verbs: ["create", "patch"]
+# Kubernetes events about the jobs (core/v1), one per transition.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 # Gang scheduling: the PodGroup of the coscheduling plugin or of Volcano.
 - apiGroups: ["scheduling.x-k8s.io", "scheduling.volcano.sh"]
   resources: ["podgroups"]
-  verbs: ["get", "create"]
+  verbs: ["create"]
 {{- if include "llmtrain-operator.peering.enabled" $root }}
-# Peering: the replicas elect the active operator through this object.
+# Peering: the replicas elect the active operator through this object (kopf watches it and
+# patches its own entry in it).
 - apiGroups: ["kopf.dev"]
   resources: [{{ ternary "clusterkopfpeerings" "kopfpeerings" .clusterwide | quote }}]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end }}
 {{- end -}}
