@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import numpy as np
 
 from llmtrain.api.names import pod_selector
 from testenv.controlplane import ControlPlane
+from testenv.polling import eventually
 
 Job = dict[str, Any]
 TEST_VOCAB = 512
@@ -115,16 +115,14 @@ def wait_for_status(
     seen: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Poll the job's status until `check` holds; every status read is appended to `seen`."""
-    deadline = time.monotonic() + timeout
-    last: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        last = status(control_plane, namespace, name)
+
+    def read() -> dict[str, Any]:
+        current = status(control_plane, namespace, name)
         if seen is not None:
-            seen.append(last)
-        if check(last):
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last status: {json.dumps(last, indent=1)}")
+            seen.append(current)
+        return current
+
+    return eventually(read, timeout, 0.5, until=check, what=f"{what} (the status of {namespace}/{name})")
 
 
 def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:

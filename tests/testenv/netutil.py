@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+
+from testenv.polling import eventually
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -28,8 +29,4 @@ def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 2)
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
     """Poll `check` until it returns true; TimeoutError naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    eventually(check, timeout, interval, what=what, error=TimeoutError)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
+from testenv.polling import eventually
 from testenv.pytest_plugin import Kubectl
 
-T = TypeVar("T")
+__all__ = ["apply", "eventually", "get", "python_pod", "wait_phase"]
 
 
 def python_pod(name: str, code: str, **spec: Any) -> dict[str, Any]:
@@ -31,18 +30,6 @@ def apply(kubectl: Kubectl, *objects: dict[str, Any]) -> None:
 def get(kubectl: Kubectl, *args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(kubectl("get", *args, "-o", "json").stdout)
     return result
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 30, interval: float = 0.2) -> T:
-    """The first truthy value of `check`, polling for up to `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def wait_phase(kubectl: Kubectl, pod: str, *phases: str, timeout: float = 30) -> dict[str, Any]:

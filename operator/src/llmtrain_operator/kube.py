@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from datetime import datetime, timezone
+import threading
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from llmtrain.api.job import GROUP, PLURAL, VERSION
+from kubernetes.dynamic import DynamicClient, Resource
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from llmtrain_operator.children import POD_GROUP_APIS, Manifest
+from llmtrain.api.job import GROUP, PLURAL, VERSION
+from llmtrain_operator.children import Manifest
 
 NOT_FOUND, CONFLICT = 404, 409
 PERMANENT_STATUSES = frozenset({400, 422})
@@ -25,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 
 def api_message(error: ApiException) -> str:
-    """The API server's own message (a Status object's `message`), else the HTTP reason."""
+    """The API server's own message (a Status object's `message`), else the HTTP reason; the
+    dynamic client's errors (kubernetes.dynamic.exceptions) are ApiExceptions with the same
+    status and body."""
     try:
         message = json.loads(error.body or "{}").get("message")
     except (ValueError, AttributeError):
@@ -37,17 +42,52 @@ class MissingApiError(RuntimeError):
     """The cluster does not serve a resource the job needs (e.g. no PodGroup CRD)."""
 
 
+def _missing_api_message(api_version: str, kind: str) -> str:
+    if kind == "PodGroup":
+        return (
+            f"the cluster serves no {api_version} PodGroup: install the gang scheduler "
+            "or set spec.scheduling.gang.enabled to false"
+        )
+    return f"the cluster serves no {api_version} {kind}"
+
+
 class KubeApi:
-    """Typed wrappers over the official client."""
+    """Wrappers over the official client: the typed APIs, and its dynamic client for the
+    children, whatever their kind."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self._dynamic: DynamicClient | None = None
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._resources_lock = threading.Lock()
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        """The dynamic client, made on first use (it reads the cluster's discovery then)."""
+        with self._resources_lock:
+            if self._dynamic is None:
+                # kubernetes.dynamic carries no annotations: hence the ignores.
+                self._dynamic = DynamicClient(self.api_client)  # type: ignore[no-untyped-call]
+            return self._dynamic
+
+    def resource(self, api_version: str, kind: str) -> Resource:
+        """The API resource of a kind, found by discovery on first use and kept; a kind the
+        cluster does not serve is ResourceNotFoundError (and is looked up again next time)."""
+        key = (api_version, kind)
+        dynamic = self.dynamic
+        with self._resources_lock:  # discovery is not thread-safe, and jobs are reconciled in parallel
+            if key not in self._resources:
+                self._resources[key] = dynamic.resources.get(api_version=api_version, kind=kind)
+            return self._resources[key]
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The job as stored now, or None when it is gone."""
         try:
-            job = cast(dict[str, Any], self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+            job = cast(
+                dict[str, Any], self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            )
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return None
@@ -83,30 +123,24 @@ class KubeApi:
                 raise
 
     def create(self, manifest: Manifest) -> bool:
-        """Create a child; False when it already existed."""
-        namespace = manifest["metadata"]["namespace"]
-        kind = manifest["kind"]
+        """Create a child; False when it already existed. A child whose API the cluster does
+        not serve (a PodGroup without its gang scheduler) is MissingApiError."""
+        api_version, kind = manifest["apiVersion"], manifest["kind"]
         try:
-            if kind == "Pod":
-                self.core.create_namespaced_pod(namespace, client.V1Pod.model_validate(manifest))
-            elif kind == "Service":
-                self.core.create_namespaced_service(namespace, client.V1Service.model_validate(manifest))
-            elif kind == "ConfigMap":
-                self.core.create_namespaced_config_map(namespace, client.V1ConfigMap.model_validate(manifest))
-            elif kind == "PodGroup":
-                group, version = manifest["apiVersion"].split("/")
-                plural = next(p for g, v, p in POD_GROUP_APIS.values() if (g, v) == (group, version))
-                self.custom.create_namespaced_custom_object(group, version, namespace, plural, manifest)
-            else:
-                raise ValueError(f"the operator does not create {kind} objects")
+            resource = self.resource(api_version, kind)
+            self.dynamic.create(  # type: ignore[no-untyped-call]
+                resource, body=manifest, namespace=manifest["metadata"]["namespace"]
+            )
+        except ResourceNotFoundError:
+            raise MissingApiError(_missing_api_message(api_version, kind)) from None
         except ApiException as error:
             if error.status == CONFLICT:
                 return False
             if error.status == NOT_FOUND and kind == "PodGroup":
-                raise MissingApiError(
-                    f"the cluster serves no {manifest['apiVersion']} PodGroup: install the gang scheduler "
-                    "or set spec.scheduling.gang.enabled to false"
-                ) from None
+                # Discovered earlier, and the CRD has gone since.
+                with self._resources_lock:
+                    self._resources.pop((api_version, kind), None)
+                raise MissingApiError(_missing_api_message(api_version, kind)) from None
             raise
         return True
 
@@ -119,7 +153,7 @@ class KubeApi:
     def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the job; losing one is logged, never fatal."""
         metadata = job["metadata"]
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         event = {
             "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
             "involvedObject": {
@@ -142,7 +176,9 @@ class KubeApi:
         try:
             self.core.create_namespaced_event(metadata["namespace"], client.CoreV1Event.model_validate(event))
         except ApiException as error:
-            logger.warning("could not post event %s on %s/%s: %s", reason, metadata["namespace"], metadata["name"], error.reason)
+            logger.warning(
+                "could not post event %s on %s/%s: %s", reason, metadata["namespace"], metadata["name"], error.reason
+            )
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int | None = None) -> None:
         """Delete a pod (its kubelet stops the process: SIGTERM, then SIGKILL after the grace

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 
-from testenv.agent import quantity
+from kubernetes.utils import parse_quantity
+
 from testenv.kubeapi import ApiError, KubeAPI, Obj
 
 _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
@@ -62,7 +64,15 @@ def resource_value(pod: Obj, ref: Obj, default_container: str, allocatable: dict
         value = resources.get("limits", {}).get(resource)
     if value is None:
         value = allocatable.get(resource, "0") if kind == "limits" else "0"
-    return quantity.divide_up(value, ref.get("divisor"))
+    return divide_up(value, ref.get("divisor"))
+
+
+def divide_up(quantity: str, divisor: str | None) -> str:
+    """`quantity / divisor` rounded up, as the downward API reports resources (the API
+    server defaults an unset divisor to "0", which means 1)."""
+    # kubernetes.utils carries no annotations.
+    value = parse_quantity(quantity) / (parse_quantity(divisor or "1") or 1)  # type: ignore[no-untyped-call]
+    return str(math.ceil(value))
 
 
 def key_value(api: KubeAPI, namespace: str, kind: str, ref: Obj) -> str | None:
@@ -78,7 +88,7 @@ def key_value(api: KubeAPI, namespace: str, kind: str, ref: Obj) -> str | None:
     if ref["key"] not in data:
         if ref.get("optional"):
             return None
-        raise ConfigError(f'couldn\'t find key {ref["key"]} in {kind} {namespace}/{ref["name"]}')
+        raise ConfigError(f"couldn't find key {ref['key']} in {kind} {namespace}/{ref['name']}")
     return data[ref["key"]].decode(errors="replace")
 
 

@@ -38,7 +38,10 @@ def test_every_variable_is_read() -> None:
     [
         ("LLMTRAIN_SCRAPE_INTERVAL_SECONDS", "soon"),
         ("LLMTRAIN_SCRAPE_INTERVAL_SECONDS", "0"),
+        ("LLMTRAIN_SCRAPE_INTERVAL_SECONDS", "nan"),
         ("LLMTRAIN_METRICS_PORT", "70000"),
+        ("LLMTRAIN_HEALTH_PORT", "http"),
+        ("LLMTRAIN_TRAINER_METRICS_PORT", "0"),
         ("LLMTRAIN_LOG_LEVEL", "LOUD"),
         ("LLMTRAIN_LOG_FORMAT", "xml"),
     ],
@@ -46,3 +49,37 @@ def test_every_variable_is_read() -> None:
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable):
         OperatorSettings.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "allowed"),
+    [
+        ("LLMTRAIN_LOG_LEVEL", "LOUD", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("LLMTRAIN_LOG_FORMAT", "xml", "'json' or 'plain'"),
+        ("LLMTRAIN_METRICS_PORT", "70000", "less than or equal to 65535"),
+        ("LLMTRAIN_SCRAPE_INTERVAL_SECONDS", "-1", "greater than 0"),
+    ],
+)
+def test_a_bad_value_says_what_is_allowed(variable: str, value: str, allowed: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        OperatorSettings.from_env({variable: value, "LLMTRAIN_PEERING": "fine"})
+    assert str(raised.value) == f"{variable}={value!r}: Input should be {allowed}"
+
+
+def test_every_bad_value_is_named_at_once() -> None:
+    with pytest.raises(ValueError) as raised:
+        OperatorSettings.from_env({"LLMTRAIN_HEALTH_PORT": "0", "LLMTRAIN_LOG_FORMAT": "xml"})
+    assert "LLMTRAIN_HEALTH_PORT='0'" in str(raised.value) and "LLMTRAIN_LOG_FORMAT='xml'" in str(raised.value)
+
+
+def test_empty_variables_count_as_unset_and_the_process_environment_is_read_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert OperatorSettings.from_env(
+        {"LLMTRAIN_METRICS_PORT": "", "LLMTRAIN_LOG_LEVEL": ""}
+    ) == OperatorSettings.from_env({})
+    monkeypatch.setenv("LLMTRAIN_GPU_RESOURCE", "amd.com/gpu")
+    monkeypatch.setenv("LLMTRAIN_NAMESPACES", "ml")
+    assert OperatorSettings.from_env().gpu_resource == "amd.com/gpu" and OperatorSettings().namespaces == ("ml",)
+    # A mapping is all that is read: the process's environment does not leak into it.
+    assert OperatorSettings.from_env({}).gpu_resource == "nvidia.com/gpu"

@@ -7,8 +7,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from llmtrain.api.trainer import ParallelismConfig, ScheduleConfig, TrainerConfig
 
+from llmtrain.api.trainer import ParallelismConfig, ScheduleConfig, TrainerConfig
+from llmtrain_trainer.checkpoint import Owner
 from llmtrain_trainer.config import RunEnv, load_config
 from llmtrain_trainer.distributed import ParallelDims
 from llmtrain_trainer.errors import TrainerError
@@ -79,3 +80,30 @@ def test_environment_overrides_the_checkpoint_dir_and_binds_metrics_to_the_pod_i
                          metrics_address="10.0.0.7")
     fallback = RunEnv.from_environ({}, config)
     assert (fallback.checkpoint_dir, fallback.metrics_address) == (Path("/from-config"), "0.0.0.0")
+
+
+def test_the_job_in_the_environment_owns_the_checkpoints() -> None:
+    environ = {
+        "LLMTRAIN_JOB_NAME": "gpt",
+        "LLMTRAIN_JOB_NAMESPACE": "ml",
+        "LLMTRAIN_JOB_UID": "u-1",
+        "LLMTRAIN_CHECKPOINT_DIR": "",
+        "LLMTRAIN_METRICS_PORT": "9500",
+    }
+    env = RunEnv.from_environ(environ, TrainerConfig.model_validate(CONFIG))
+    assert (env.owner, env.checkpoint_dir, env.metrics_port) == (Owner("ml", "gpt", "u-1"), None, 9500)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LLMTRAIN_ATTEMPT", "first"),
+        ("LLMTRAIN_ATTEMPT", "-1"),
+        ("LLMTRAIN_METRICS_PORT", "http"),
+        ("LLMTRAIN_METRICS_PORT", "70000"),
+    ],
+)
+def test_a_bad_variable_is_a_trainer_error_that_names_it(variable: str, value: str) -> None:
+    with pytest.raises(TrainerError) as raised:
+        RunEnv.from_environ({variable: value, "LLMTRAIN_JOB_NAME": "gpt"}, TrainerConfig.model_validate(CONFIG))
+    assert f"{variable}={value!r}: Input should be " in str(raised.value) and "\n" not in str(raised.value)

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import Field, ValidationError
+from pydantic_settings import SettingsConfigDict
+
 from llmtrain.api.contract import (
     DEFAULT_METRICS_PORT,
     ENV_ATTEMPT,
@@ -16,10 +19,9 @@ from llmtrain.api.contract import (
     ENV_JOB_UID,
     ENV_METRICS_PORT,
 )
+from llmtrain.api.envsettings import EnvSettings, read_settings
 from llmtrain.api.errors import one_line
 from llmtrain.api.trainer import TrainerConfig
-from pydantic import ValidationError
-
 from llmtrain_trainer.checkpoint import Owner
 from llmtrain_trainer.errors import TrainerError
 
@@ -51,19 +53,33 @@ class RunEnv:
     @staticmethod
     def from_environ(environ: Mapping[str, str], config: TrainerConfig) -> RunEnv:
         """LLMTRAIN_CHECKPOINT_DIR wins over checkpoint.dir; metrics bind to POD_IP when set."""
-        checkpoint_dir = environ.get(ENV_CHECKPOINT_DIR) or config.checkpoint.dir
         try:
-            attempt = int(environ.get(ENV_ATTEMPT, "0"))
-            port = int(environ.get(ENV_METRICS_PORT, str(DEFAULT_METRICS_PORT)))
+            env = read_settings(TrainerEnvironment, environ)
         except ValueError as e:
-            raise TrainerError(f"bad {ENV_ATTEMPT} or {ENV_METRICS_PORT}: {e}") from e
-        name = environ.get(ENV_JOB_NAME, "local")
-        uid = environ.get(ENV_JOB_UID)
+            raise TrainerError(f"bad environment: {e}") from e
+        checkpoint_dir = env.checkpoint_dir or config.checkpoint.dir
         return RunEnv(
-            job_name=name,
-            attempt=attempt,
+            job_name=env.job_name,
+            attempt=env.attempt,
             checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
-            metrics_port=port,
-            metrics_address=environ.get("POD_IP") or "0.0.0.0",
-            owner=Owner(environ.get(ENV_JOB_NAMESPACE, "default"), name, uid) if uid else None,
+            metrics_port=env.metrics_port,
+            metrics_address=env.pod_ip or "0.0.0.0",
+            owner=Owner(env.job_namespace, env.job_name, env.job_uid) if env.job_uid else None,
         )
+
+
+class TrainerEnvironment(EnvSettings):
+    """The variables the operator sets in a training container (llmtrain.api.contract); an
+    empty one counts as unset. Outside a cluster none is needed."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, frozen=True)
+
+    job_name: str = Field(default="local", validation_alias=ENV_JOB_NAME)
+    job_namespace: str = Field(default="default", validation_alias=ENV_JOB_NAMESPACE)
+    job_uid: str | None = Field(default=None, validation_alias=ENV_JOB_UID)
+    attempt: int = Field(default=0, ge=0, validation_alias=ENV_ATTEMPT)
+    checkpoint_dir: str | None = Field(default=None, validation_alias=ENV_CHECKPOINT_DIR)
+    metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, validation_alias=ENV_METRICS_PORT)
+    """0 lets the system pick a free port."""
+    pod_ip: str | None = Field(default=None, validation_alias="POD_IP")
+    """The pod's IP (downward API), the address the metrics bind to; all addresses when unset."""
