@@ -12,7 +12,7 @@ PACKAGE_FILES := sdk/pyproject.toml operator/pyproject.toml trainer_image/pyproj
 PYTEST_ARGS ?=
 CRD_FILES := manifests/crd.yaml charts/llmtrain-operator/crds/llmtrainingjobs.yaml
 
-.PHONY: help install test unit crd typecheck clean
+.PHONY: help install lint test unit crd typecheck clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,7 +29,12 @@ $(PIP_INSTALLED): $(VENV)/bin/python $(PACKAGE_FILES)
 
 install: $(PIP_INSTALLED) ## create .venv and install the three packages in editable mode
 
-test: install testenv ## install everything, build the control plane binaries, run the whole suite
+lint: install typecheck ## ruff (check and format --check), mypy --strict over the three packages, import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+test: install testenv lint ## install everything, build the control plane binaries, lint, run the whole suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: install ## run only the unit tests (no control plane)

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,8 +109,9 @@ def measurement(name: str, step_seconds: list[float], tokens_per_step: int) -> M
     seconds = sum(step_seconds)
     tokens = tokens_per_step * len(step_seconds)
     median = statistics.median(step_seconds)
-    return Measurement(name, tokens / seconds, tokens_per_step / median, seconds, len(step_seconds), tokens,
-                       1000 * median)
+    return Measurement(
+        name, tokens / seconds, tokens_per_step / median, seconds, len(step_seconds), tokens, 1000 * median
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,13 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "settings": {**asdict(self.settings), "threads": self.settings.resolved_threads(),
-                         "preset": PRESET, "precision": "fp32", "device": "cpu"},
+            "settings": {
+                **asdict(self.settings),
+                "threads": self.settings.resolved_threads(),
+                "preset": PRESET,
+                "precision": "fp32",
+                "device": "cpu",
+            },
             "ours": {**asdict(self.ours), "step_ms": self.ours.step_ms},
             "theirs": {**asdict(self.theirs), "step_ms": self.theirs.step_ms},
             "ratio": self.ratio,
@@ -181,18 +187,32 @@ def our_config(settings: Settings, data_path: Path, metrics_path: Path) -> dict[
         "model": {"preset": PRESET},
         # No background workers and no validation split: the Hugging Face side loads in
         # the main process (its default) and does not evaluate either.
-        "data": {"paths": [str(data_path)], "tokenDtype": TOKEN_DTYPE, "seqLen": settings.seq_len,
-                 "numWorkers": 0, "validationFraction": 0.0},
+        "data": {
+            "paths": [str(data_path)],
+            "tokenDtype": TOKEN_DTYPE,
+            "seqLen": settings.seq_len,
+            "numWorkers": 0,
+            "validationFraction": 0.0,
+        },
         "batch": {"microBatchSize": settings.batch},
         "precision": "fp32",
         # compile is off because torch.compile on the CPU builds C++ for tens of seconds,
         # which does not fit the minute, and the Hugging Face Trainer does not compile by
         # default either. The strategy is the trainer's default (fsdp) unless --strategy says.
         "parallelism": {"compile": False, **({"strategy": settings.strategy} if settings.strategy else {})},
-        "optimizer": {"lr": settings.lr, "weightDecay": settings.weight_decay, "betas": list(settings.betas),
-                      "eps": settings.eps, "gradClip": settings.grad_clip},
-        "schedule": {"steps": settings.total_steps, "warmupSteps": settings.warmup_steps, "decay": "cosine",
-                     "minLrRatio": 0.0},
+        "optimizer": {
+            "lr": settings.lr,
+            "weightDecay": settings.weight_decay,
+            "betas": list(settings.betas),
+            "eps": settings.eps,
+            "gradClip": settings.grad_clip,
+        },
+        "schedule": {
+            "steps": settings.total_steps,
+            "warmupSteps": settings.warmup_steps,
+            "decay": "cosine",
+            "minLrRatio": 0.0,
+        },
         "checkpoint": {"resume": False, "exportHuggingFace": False},
         # A record per step, for the median; it costs ours a small all-reduce (of the loss) and
         # a log line per step that the default interval of 10 would not, so it errs against us.
@@ -203,15 +223,30 @@ def our_config(settings: Settings, data_path: Path, metrics_path: Path) -> dict[
 
 def torchrun_command(config_path: Path) -> list[str]:
     """Exactly how a user starts the trainer on one machine."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-            "-m", "llmtrain_trainer", "--config", str(config_path)]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "1",
+        "-m",
+        "llmtrain_trainer",
+        "--config",
+        str(config_path),
+    ]
 
 
 def trainer_env(settings: Settings) -> dict[str, str]:
-    env = {**os.environ, "OMP_NUM_THREADS": str(settings.resolved_threads()), "PYTHONUNBUFFERED": "1",
-           # Port 0: the Prometheus endpoint takes a free port, so the benchmark never
-           # collides with a trainer or another benchmark already running here.
-           "LLMTRAIN_METRICS_PORT": "0", "LLMTRAIN_JOB_NAME": "bench-cpu"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": str(settings.resolved_threads()),
+        "PYTHONUNBUFFERED": "1",
+        # Port 0: the Prometheus endpoint takes a free port, so the benchmark never
+        # collides with a trainer or another benchmark already running here.
+        "LLMTRAIN_METRICS_PORT": "0",
+        "LLMTRAIN_JOB_NAME": "bench-cpu",
+    }
     # No checkpoint directory from the environment: the benchmark must not save anything.
     env.pop("LLMTRAIN_CHECKPOINT_DIR", None)
     return env
@@ -230,8 +265,9 @@ def ours_from_records(records: list[dict[str, Any]], settings: Settings) -> Meas
     missing = [step for step in wanted if step not in by_step]
     if missing:
         raise RuntimeError(f"the trainer's metrics file has no record of steps {missing}")
-    return measurement("llmtrain_trainer", [settings.tokens_per_step / by_step[step] for step in wanted],
-                       settings.tokens_per_step)
+    return measurement(
+        "llmtrain_trainer", [settings.tokens_per_step / by_step[step] for step in wanted], settings.tokens_per_step
+    )
 
 
 def run_ours(settings: Settings, workdir: Path, data_path: Path) -> Measurement:
@@ -239,8 +275,14 @@ def run_ours(settings: Settings, workdir: Path, data_path: Path) -> Measurement:
     metrics_path = workdir / "metrics.jsonl"
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(our_config(settings, data_path, metrics_path)), encoding="utf-8")
-    done = subprocess.run(torchrun_command(config_path), env=trainer_env(settings), cwd=workdir,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        torchrun_command(config_path),
+        env=trainer_env(settings),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"our trainer exited with {done.returncode}:\n{(done.stdout + done.stderr)[-4000:]}")
     records = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -253,16 +295,18 @@ def run_ours(settings: Settings, workdir: Path, data_path: Path) -> Measurement:
 def theirs_from_step_times(step_ends: dict[int, float], settings: Settings) -> Measurement:
     """Throughput of the steps after warm-up, from the end time of every optimizer step."""
     wanted = range(settings.warmup_steps + 1, settings.total_steps + 1)
-    return measurement("transformers.Trainer", [step_ends[step] - step_ends[step - 1] for step in wanted],
-                       settings.tokens_per_step)
+    return measurement(
+        "transformers.Trainer", [step_ends[step] - step_ends[step - 1] for step in wanted], settings.tokens_per_step
+    )
 
 
 def run_theirs(settings: Settings, workdir: Path, tokens: npt.NDArray[np.uint16]) -> Measurement:
     """Train the equivalent `LlamaForCausalLM` with the Hugging Face `Trainer` in this process."""
     # Imported here so that `--help` and the helpers stay cheap to import.
+    from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
+
     from llmtrain_trainer.models.hf import llama_config
     from llmtrain_trainer.models.presets import PRESETS
-    from transformers import LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
     class StepClock(TrainerCallback):
         """The wall-clock time at the end of every optimizer step, keyed by its number."""
@@ -280,7 +324,8 @@ def run_theirs(settings: Settings, workdir: Path, tokens: npt.NDArray[np.uint16]
     config.use_cache = False  # the KV cache is for generation; training only pays for it
     # SDPA, as ours uses; transformers' default too, but spelled out so a change there shows.
     model = LlamaForCausalLM._from_config(  # type: ignore[no-untyped-call]
-        config, attn_implementation="sdpa", dtype=torch.float32)
+        config, attn_implementation="sdpa", dtype=torch.float32
+    )
     clock = StepClock()
     args = TrainingArguments(
         output_dir=str(workdir / "hf"),
@@ -305,8 +350,9 @@ def run_theirs(settings: Settings, workdir: Path, tokens: npt.NDArray[np.uint16]
         dataloader_num_workers=0,
         seed=settings.seed,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=TokenWindowDataset(tokens, settings.seq_len),
-                      callbacks=[clock])
+    trainer = Trainer(
+        model=model, args=args, train_dataset=TokenWindowDataset(tokens, settings.seq_len), callbacks=[clock]
+    )
     trainer.train()
     return theirs_from_step_times(clock.step_ends, settings)
 
@@ -318,7 +364,7 @@ def environment(settings: Settings) -> dict[str, Any]:
     import transformers
 
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -330,8 +376,14 @@ def environment(settings: Settings) -> dict[str, Any]:
 
 
 def make_report(settings: Settings, ours: Measurement, theirs: Measurement) -> Report:
-    return Report(settings, ours, theirs, ours.tokens_per_second / theirs.tokens_per_second,
-                  ours.median_tokens_per_second / theirs.median_tokens_per_second, environment(settings))
+    return Report(
+        settings,
+        ours,
+        theirs,
+        ours.tokens_per_second / theirs.tokens_per_second,
+        ours.median_tokens_per_second / theirs.median_tokens_per_second,
+        environment(settings),
+    )
 
 
 def format_report(report: Report) -> str:
@@ -342,11 +394,14 @@ def format_report(report: Report) -> str:
         f" theirs: optim {s.hf_optim}",
         f"torch {report.environment['torch']}, transformers {report.environment['transformers']}",
     ]
-    lines.append(f"  {'':<22} {'tokens/s (mean)':>16} {'ms/step (mean)':>15} {'tokens/s (median)':>18}"
-                 f" {'ms/step (median)':>17}")
+    lines.append(
+        f"  {'':<22} {'tokens/s (mean)':>16} {'ms/step (mean)':>15} {'tokens/s (median)':>18} {'ms/step (median)':>17}"
+    )
     for m in (report.ours, report.theirs):
-        lines.append(f"  {m.name:<22} {m.tokens_per_second:>16,.0f} {m.step_ms:>15.2f}"
-                     f" {m.median_tokens_per_second:>18,.0f} {m.median_step_ms:>17.2f}")
+        lines.append(
+            f"  {m.name:<22} {m.tokens_per_second:>16,.0f} {m.step_ms:>15.2f}"
+            f" {m.median_tokens_per_second:>18,.0f} {m.median_step_ms:>17.2f}"
+        )
     lines.append(f"  {'ratio ours/theirs':<22} {report.ratio:>16.3f} {'':>15} {report.median_ratio:>18.3f}")
     return "\n".join(lines)
 
@@ -372,18 +427,35 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path | None]:
     parser.add_argument("--batch", type=int, default=defaults.batch, help="sequences per step")
     parser.add_argument("--warmup", type=int, default=defaults.warmup_steps, help="steps excluded from the figure")
     parser.add_argument("--steps", type=int, default=defaults.measured_steps, help="steps measured after warm-up")
-    parser.add_argument("--threads", type=int, default=defaults.threads,
-                        help="intra-op threads of both runs (default 1; 0: torch's default for this machine)")
-    parser.add_argument("--hf-optim", default=defaults.hf_optim,
-                        help="TrainingArguments.optim of the Hugging Face run (adamw_torch: torch.optim.AdamW)")
-    parser.add_argument("--strategy", choices=["fsdp", "ddp"],
-                        help="parallelism.strategy of our run (default: the trainer's default, fsdp)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=defaults.threads,
+        help="intra-op threads of both runs (default 1; 0: torch's default for this machine)",
+    )
+    parser.add_argument(
+        "--hf-optim",
+        default=defaults.hf_optim,
+        help="TrainingArguments.optim of the Hugging Face run (adamw_torch: torch.optim.AdamW)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=["fsdp", "ddp"],
+        help="parallelism.strategy of our run (default: the trainer's default, fsdp)",
+    )
     parser.add_argument("--out", type=Path, help="also write the report as JSON to this file")
     args = parser.parse_args(argv)
     if min(args.seq_len, args.batch, args.warmup, args.steps) < 1 or args.threads < 0:
         parser.error("--seq-len, --batch, --warmup and --steps must be >= 1, --threads >= 0")
-    settings = Settings(seq_len=args.seq_len, batch=args.batch, warmup_steps=args.warmup,
-                        measured_steps=args.steps, threads=args.threads, hf_optim=args.hf_optim, strategy=args.strategy)
+    settings = Settings(
+        seq_len=args.seq_len,
+        batch=args.batch,
+        warmup_steps=args.warmup,
+        measured_steps=args.steps,
+        threads=args.threads,
+        hf_optim=args.hf_optim,
+        strategy=args.strategy,
+    )
     return settings, args.out
 
 

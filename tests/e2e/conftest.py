@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from job_helpers import write_token_corpus
 
 from e2e.surfaces import Cli
 from llmtrain import TrainingClient
+from support.job_helpers import write_token_corpus
 
 
 @pytest.fixture

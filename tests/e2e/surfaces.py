@@ -25,13 +25,16 @@ class Cli:
 
     kubeconfig: Path
 
-    def llmtrain(self, *args: str, input: str | None = None, check: bool = True,
-                 timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def llmtrain(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 240
+    ) -> subprocess.CompletedProcess[str]:
         """Run the CLI; with `check`, a non-zero exit fails with its output."""
         argv = [str(Path(sys.executable).with_name("llmtrain")), *args, f"--kubeconfig={self.kubeconfig}"]
         result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
         if check:
-            assert result.returncode == 0, f"llmtrain {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            assert result.returncode == 0, (
+                f"llmtrain {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
         return result
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -71,4 +74,6 @@ def resumed_step(log: str) -> int | None:
 
 def checkpoint_steps(directory: Path) -> list[int]:
     """The steps of the complete checkpoints in a job's checkpoint directory."""
-    return sorted(int(p.name.removeprefix("step-")) for p in directory.glob("step-*") if re.fullmatch(r"step-\d+", p.name))
+    return sorted(
+        int(p.name.removeprefix("step-")) for p in directory.glob("step-*") if re.fullmatch(r"step-\d+", p.name)
+    )

@@ -7,10 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from job_helpers import command_job, job_checkpoints, pod_processes, shell, tiny_trainer_job
-
 from e2e.surfaces import Cli, checkpoint_steps, resumed_step
 from llmtrain import LLMTrainingJob, TrainingClient
+from support.job_helpers import command_job, job_checkpoints, pod_processes, shell, tiny_trainer_job
 from testenv.testing import eventually
 
 SLEEP = shell("sleep 600")
@@ -34,7 +33,9 @@ def test_two_jobs_run_at_once_without_interfering(
         status = finals[name].status
         assert status is not None and status.phase == "Succeeded", (name, status)
         assert status.restarts == 0 and status.attempt == 1
-        assert checkpoint_steps(job_checkpoints(tmp_path / name, name))[-1] == count, "each job wrote its own checkpoints"
+        assert checkpoint_steps(job_checkpoints(tmp_path / name, name))[-1] == count, (
+            "each job wrote its own checkpoints"
+        )
         log = cli.rank_log(name)
         assert f"training {name} steps 0..{count}: world 2" in log
         assert resumed_step(log) is None, "neither job picked up the other's checkpoint"
@@ -45,8 +46,10 @@ def test_two_jobs_run_at_once_without_interfering(
 
 def test_deleting_a_running_job_stops_its_processes_and_leaves_nothing_behind(cli: Cli, client: TrainingClient) -> None:
     cli.kubectl("apply", "-f", "-", input=json.dumps(command_job("doomed", SLEEP)))
-    eventually(lambda: (s := client.get("doomed").status) is not None and s.phase == "Running" or None, timeout=120)
-    pids = eventually(lambda: (p := pod_processes("doomed", 0) + pod_processes("doomed", 1)) and len(p) >= 2 and p or None)
+    eventually(lambda: ((s := client.get("doomed").status) is not None and s.phase == "Running") or None, timeout=120)
+    pids = eventually(
+        lambda: ((p := pod_processes("doomed", 0) + pod_processes("doomed", 1)) and len(p) >= 2 and p) or None
+    )
     # A command job has no trainer ConfigMap: its children are the pods and the headless Service.
     assert set(cli.children("doomed")) == {"Pod/doomed-node-0", "Pod/doomed-node-1", "Service/doomed"}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from chart_rbac import CHART_DIR, find, render
 
 from e2e.demo.data import CHECKPOINT_CLAIM, DATA_CLAIM, PREP_POD, SCRIPT_CONFIGMAP
+from support.chart_rbac import CHART_DIR, find, render
 from testenv.paths import REPO_ROOT
 
 KIND_DIR = REPO_ROOT / "tests" / "e2e" / "kind"
@@ -58,7 +58,9 @@ def test_the_images_kind_loads_are_the_ones_the_chart_runs() -> None:
     trainer_image = f"{variables['TRAINER_REPOSITORY']}:{VERSION}"
     assert env["LLMTRAIN_DEFAULT_IMAGE"] == trainer_image, "jobs without spec.image run the image kind loaded"
     # The data pod runs in the trainer image too, and both are loaded, never pulled.
-    data_pod = next(d for d in yaml.safe_load_all((REPO_ROOT / variables["DATA_MANIFEST"]).read_text()) if d["kind"] == "Pod")
+    data_pod = next(
+        d for d in yaml.safe_load_all((REPO_ROOT / variables["DATA_MANIFEST"]).read_text()) if d["kind"] == "Pod"
+    )
     assert data_pod["spec"]["containers"][0]["image"] == trainer_image
     assert container["imagePullPolicy"] == data_pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
 
@@ -83,7 +85,10 @@ def test_the_operator_image_matches_the_deployment() -> None:
 
 def test_the_dockerfiles_copy_what_exists_and_what_the_build_context_keeps() -> None:
     ignored = [line for line in (REPO_ROOT / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
-    for dockerfile, packages in ((OPERATOR_DOCKERFILE, {"sdk", "operator"}), (TRAINER_DOCKERFILE, {"sdk", "trainer_image"})):
+    for dockerfile, packages in (
+        (OPERATOR_DOCKERFILE, {"sdk", "operator"}),
+        (TRAINER_DOCKERFILE, {"sdk", "trainer_image"}),
+    ):
         sources = [shlex.split(args)[0] for kind, args in dockerfile_instructions(dockerfile) if kind == "COPY"]
         assert {source.split("/")[0] for source in sources} == packages, dockerfile
         for source in sources:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from job_helpers import job_checkpoints, kill_rank, pod_processes, tiny_trainer_job
-
 from e2e.surfaces import Cli, checkpoint_steps, resumed_step
 from llmtrain import TrainingClient
+from support.job_helpers import job_checkpoints, kill_rank, pod_processes, tiny_trainer_job
 from testenv.testing import eventually
 
 STEPS = 120

@@ -156,8 +156,12 @@ class ControlPlane:
             policy = self.workdir / "audit-policy.json"
             policy.write_text(json.dumps(s.audit_policy))
             # Blocking mode: an event is in the file when the response has been sent.
-            audit_args = [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-                          "--audit-log-format=json", "--audit-log-mode=blocking"]
+            audit_args = [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
+            ]
 
         self._spawn(
             "kube-apiserver",
@@ -189,9 +193,7 @@ class ControlPlane:
             *audit_args,
             *s.apiserver_args,
         )
-        write_kubeconfig(
-            self.kubeconfig_path, server=self.server, ca=self.ca.ca.cert, user="admin", client=self.admin
-        )
+        write_kubeconfig(self.kubeconfig_path, server=self.server, ca=self.ca.ca.cert, user="admin", client=self.admin)
         wait_until(lambda: self._api_ok("/readyz"), s.start_timeout, "kube-apiserver /readyz")
 
         kcm_kubeconfig = write_kubeconfig(

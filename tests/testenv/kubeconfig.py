@@ -28,9 +28,7 @@ def write_kubeconfig(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": "testenv", "cluster": {"server": server, "certificate-authority": str(ca)}}
-        ],
+        "clusters": [{"name": "testenv", "cluster": {"server": server, "certificate-authority": str(ca)}}],
         "users": [{"name": user, "user": credentials}],
         "contexts": [
             {

@@ -6,6 +6,7 @@ started, and nothing else is ever signalled.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -58,10 +59,8 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def tail(path: Path, lines: int = 60) -> str:

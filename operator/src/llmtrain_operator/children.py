@@ -21,7 +21,6 @@ from llmtrain.api.contract import (
 )
 from llmtrain.api.job import API_VERSION, KIND, LLMTrainingJob
 from llmtrain.api.spec import LLMTrainingJobSpec
-
 from llmtrain_operator.settings import OperatorSettings
 
 Manifest = dict[str, Any]
@@ -225,7 +224,9 @@ def _scheduling_fields(job: LLMTrainingJob, labels: dict[str, str], annotations:
     if scheduling.node_selector:
         fields["nodeSelector"] = dict(scheduling.node_selector)
     if scheduling.tolerations:
-        fields["tolerations"] = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in scheduling.tolerations]
+        fields["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in scheduling.tolerations
+        ]
     if scheduling.affinity is not None:
         fields["affinity"] = scheduling.affinity.model_dump(mode="json", by_alias=True, exclude_none=True)
     if scheduling.priority_class_name:
@@ -252,7 +253,10 @@ def pod(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSettings
     spec = job.spec
     overrides = spec.pod
     name = names.pod_name(_name(job), rank)
-    labels = {**(overrides.labels if overrides and overrides.labels else {}), **names.pod_labels(_name(job), rank, attempt)}
+    labels = {
+        **(overrides.labels if overrides and overrides.labels else {}),
+        **names.pod_labels(_name(job), rank, attempt),
+    }
     annotations = dict(overrides.annotations) if overrides and overrides.annotations else {}
     volumes, mounts = _volumes(job)
     container: Manifest = {
@@ -291,9 +295,13 @@ def pod(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSettings
         if overrides.service_account_name:
             pod_spec["serviceAccountName"] = overrides.service_account_name
         if overrides.security_context is not None:
-            pod_spec["securityContext"] = overrides.security_context.model_dump(mode="json", by_alias=True, exclude_none=True)
+            pod_spec["securityContext"] = overrides.security_context.model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
         if overrides.image_pull_secrets:
-            pod_spec["imagePullSecrets"] = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in overrides.image_pull_secrets]
+            pod_spec["imagePullSecrets"] = [
+                s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in overrides.image_pull_secrets
+            ]
     metadata = _metadata(job, name, labels)
     if annotations:
         metadata["annotations"] = annotations

@@ -23,7 +23,6 @@ from llmtrain.api.status import (
     Phase,
     Progress,
 )
-
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
 from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
@@ -67,12 +66,8 @@ class _Decision:
         self.conditions = list(self.status.conditions or [])
         self.plan = Plan(status=self.status)
 
-    def condition(
-        self, type_: ConditionType, status: Literal["True", "False"], reason: str, message: str = ""
-    ) -> bool:
-        return set_condition(
-            self.conditions, type_, status, reason, message, self.now, self.job.metadata.generation
-        )
+    def condition(self, type_: ConditionType, status: Literal["True", "False"], reason: str, message: str = "") -> bool:
+        return set_condition(self.conditions, type_, status, reason, message, self.now, self.job.metadata.generation)
 
     def reason(self, type_: ConditionType) -> str | None:
         return next((c.reason for c in self.conditions if c.type == type_), None)
@@ -143,7 +138,9 @@ class _Decision:
             exhausted = failure.model_copy(
                 update={
                     "reason": "BackoffLimitExceeded",
-                    "message": f"{failure.one_line()}; gave up after {self.status.restarts} restarts (backoffLimit {limit})",
+                    "message": (
+                        f"{failure.one_line()}; gave up after {self.status.restarts} restarts (backoffLimit {limit})"
+                    ),
                 }
             )
             return self.fail(exhausted, "BackoffLimitExceeded")
@@ -155,8 +152,7 @@ class _Decision:
         self.enter(
             "Restarting",
             "RestartingGang",
-            f"{failure.one_line()}; restarting all {self.spec.nodes} nodes "
-            f"(restart {self.status.restarts} of {limit})",
+            f"{failure.one_line()}; restarting all {self.spec.nodes} nodes (restart {self.status.restarts} of {limit})",
             warning=True,
         )
         self.delete(current)
@@ -182,13 +178,13 @@ class _Decision:
             self.event("Normal", "Created", f"creating {self.spec.nodes} pods")
 
         deadline = self.spec.run_policy.active_deadline_seconds
-        if deadline is not None and self.status.start_time is not None:
-            if self.now >= self.status.start_time + timedelta(seconds=deadline):
-                failure = Failure(
-                    reason="DeadlineExceeded",
-                    message=f"the job ran longer than runPolicy.activeDeadlineSeconds = {deadline}",
-                )
-                return self.fail(failure, "DeadlineExceeded")
+        started = self.status.start_time
+        if deadline is not None and started is not None and self.now >= started + timedelta(seconds=deadline):
+            failure = Failure(
+                reason="DeadlineExceeded",
+                message=f"the job ran longer than runPolicy.activeDeadlineSeconds = {deadline}",
+            )
+            return self.fail(failure, "DeadlineExceeded")
 
         attempt = self.status.attempt
         current = [p for p in self.pods if p.attempt == attempt]
@@ -272,8 +268,9 @@ class _Decision:
         if self.spec.trainer is None:
             return
         checkpoint = self.status.checkpoint.step if self.status.checkpoint is not None else 0
-        self.status.progress = Progress(step=checkpoint, total_steps=self.spec.trainer.schedule.steps,
-                                        resuming_from=checkpoint, updated_at=self.now)
+        self.status.progress = Progress(
+            step=checkpoint, total_steps=self.spec.trainer.schedule.steps, resuming_from=checkpoint, updated_at=self.now
+        )
 
     def _trained_to_the_end(self) -> None:
         """The built-in trainer exits 0 only after its last step and a final checkpoint.
@@ -315,9 +312,7 @@ def _counts(desired: int, pods: list[PodView]) -> NodeCounts:
     )
 
 
-def decide(
-    job: LLMTrainingJob, pods: list[PodView], now: datetime, metrics: TrainerMetrics | None = None
-) -> Plan:
+def decide(job: LLMTrainingJob, pods: list[PodView], now: datetime, metrics: TrainerMetrics | None = None) -> Plan:
     """The plan for one job given its pods (of every attempt) and rank 0's latest metrics."""
     return _Decision(job, pods, now).decide(metrics)
 

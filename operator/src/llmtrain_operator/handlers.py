@@ -13,10 +13,10 @@ from typing import Any
 
 import kopf
 from kubernetes import client, config
-from llmtrain.api import names
-from llmtrain.api.job import GROUP, PLURAL, VERSION
 from prometheus_client import start_http_server
 
+from llmtrain.api import names
+from llmtrain.api.job import GROUP, PLURAL, VERSION
 from llmtrain_operator.kube import KubeApi
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView
@@ -127,7 +127,9 @@ async def _resync_forever(runtime: Runtime) -> None:
             try:
                 return await _reconcile(runtime, metadata["namespace"], metadata["name"], read_metrics=True)
             except Exception:
-                logger.exception("reconciling %s/%s failed; retrying on the next resync", metadata["namespace"], metadata["name"])
+                logger.exception(
+                    "reconciling %s/%s failed; retrying on the next resync", metadata["namespace"], metadata["name"]
+                )
                 return (job.get("status") or {}).get("phase")
 
     while True:

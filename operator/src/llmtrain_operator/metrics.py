@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from llmtrain.api.status import PHASES
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from llmtrain.api.status import PHASES
 
 
 class OperatorMetrics:
@@ -15,12 +16,8 @@ class OperatorMetrics:
         self.reconcile_duration = Histogram(
             "llmtrain_operator_reconcile_duration_seconds", "Time to reconcile one job.", registry=self.registry
         )
-        self.pods_created = Counter(
-            "llmtrain_operator_pods_created", "Training pods created.", registry=self.registry
-        )
-        self.job_restarts = Counter(
-            "llmtrain_operator_job_restarts", "Gang restarts started.", registry=self.registry
-        )
+        self.pods_created = Counter("llmtrain_operator_pods_created", "Training pods created.", registry=self.registry)
+        self.job_restarts = Counter("llmtrain_operator_job_restarts", "Gang restarts started.", registry=self.registry)
         self.jobs_finished = Counter(
             "llmtrain_operator_jobs_finished", "Jobs that ended, by result.", ["result"], registry=self.registry
         )

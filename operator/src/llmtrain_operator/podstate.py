@@ -12,7 +12,9 @@ from llmtrain.api.contract import SIGNAL_EXIT_BASE, WORKER_KILLED, TrainerReport
 from llmtrain.api.status import Failure
 
 IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
-NODE_REASONS = frozenset({"OOMKilled", "Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown", "DeadlineExceeded"})
+NODE_REASONS = frozenset(
+    {"OOMKilled", "Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown", "DeadlineExceeded"}
+)
 """Pod and container reasons set by the node, which say more than the training process could."""
 MESSAGE_LIMIT = 2048
 """Bytes of a termination message kept in status.failure: the first line and the end of the detail."""
@@ -26,7 +28,7 @@ def _bounded(text: str) -> str:
     data = text.strip().encode()
     if len(data) <= MESSAGE_LIMIT:
         return data.decode(errors="ignore")
-    return "…" + data[-(MESSAGE_LIMIT - 3):].decode(errors="ignore")
+    return "…" + data[-(MESSAGE_LIMIT - 3) :].decode(errors="ignore")
 
 
 _PYTHON_EXCEPTION = re.compile(r"^(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*)$", re.MULTILINE)

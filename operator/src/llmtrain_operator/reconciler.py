@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
 from llmtrain.api.errors import one_line
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.status import FINISHED_PHASES, Failure, LLMTrainingJobStatus
-from pydantic import ValidationError
-
 from llmtrain_operator import children
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.decide import FAILED_GANG_GRACE_SECONDS, JobEvent, Plan, creation_refused, decide
@@ -28,9 +28,10 @@ logger = logging.getLogger(__name__)
 CREATE_FAILED = "FailedCreate"
 """Reason of a job whose children the API server refuses: for good (Failed) or for now (Created=False)."""
 
+
 def _now() -> datetime:
     # Whole seconds, as metav1.Time stores them, so an unchanged status compares equal.
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Reconciler:
@@ -109,7 +110,9 @@ class Reconciler:
                 # The same object is refused the same way on every pass: retrying cannot help.
                 failure = Failure(reason=CREATE_FAILED, message=f"the API server refused a child object: {message}")
                 return creation_refused(job.model_copy(update={"status": plan.status}), failure, _now())
-            logger.warning("creating the children of %s failed, retrying on the next pass: %s", job.metadata.name, message)
+            logger.warning(
+                "creating the children of %s failed, retrying on the next pass: %s", job.metadata.name, message
+            )
             self._hold(plan, CREATE_FAILED, message)
         return plan
 
@@ -141,7 +144,13 @@ class Reconciler:
             "completionTime": now,
             "failure": {"reason": "InvalidSpec", "message": message},
             "conditions": [
-                {"type": "Failed", "status": "True", "reason": "InvalidSpec", "message": message, "lastTransitionTime": now}
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": "InvalidSpec",
+                    "message": message,
+                    "lastTransitionTime": now,
+                }
             ],
         }
         if (body.get("status") or {}).get("phase") != "Failed":

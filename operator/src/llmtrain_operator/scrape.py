@@ -30,5 +30,3 @@ def scrape(pod_ip: str, port: int) -> TrainerMetrics | None:
             return parse_metrics(response.read().decode())
     except (OSError, ValueError):
         return None
-
-

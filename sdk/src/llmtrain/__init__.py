@@ -1,9 +1,9 @@
 """llmtrain: the Python SDK and CLI of LLMTrainingJob.
 
-    from llmtrain import LLMTrainingJob, TrainingClient
+from llmtrain import LLMTrainingJob, TrainingClient
 
-    job = LLMTrainingJob.pretrain("gpt-small", model="llama-1b", data="/data/tokens/*.bin", nodes=4, gpus=8)
-    TrainingClient().create(job)
+job = LLMTrainingJob.pretrain("gpt-small", model="llama-1b", data="/data/tokens/*.bin", nodes=4, gpus=8)
+TrainingClient().create(job)
 """
 
 from llmtrain.api.errors import InvalidJobError
@@ -29,10 +29,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ApiError",
+    "CRDNotInstalled",
     "ClientError",
     "ClusterUnreachable",
     "ConfigError",
-    "CRDNotInstalled",
     "InvalidJobError",
     "JobEvent",
     "JobExists",

@@ -101,9 +101,7 @@ def finetune(
     return _job(name, {"image": options.get("image"), "trainer": trainer}, nodes=nodes, gpus=gpus, options=options)
 
 
-def custom(
-    name: str, *, image: str, command: Sequence[str], nodes: int, gpus: int, options: CustomOptions
-) -> Wire:
+def custom(name: str, *, image: str, command: Sequence[str], nodes: int, gpus: int, options: CustomOptions) -> Wire:
     """A job that runs `torchrun <command...>` from your own image."""
     return _job(name, {"image": image, "command": list(command)}, nodes=nodes, gpus=gpus, options=options)
 

@@ -13,7 +13,9 @@ from testenv.localcluster import DEFAULT_DIR, LocalClusterSettings, down
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m e2e.demo", description="the main job end to end on the local cluster")
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.demo", description="the main job end to end on the local cluster"
+    )
     parser.add_argument("command", nargs="?", choices=["run", "down"], default="run")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the local cluster's state, kubeconfig and logs")
     parser.add_argument("--keep", action="store_true", help="leave the cluster and the operator running")

@@ -57,8 +57,10 @@ def _testenv(command: str, settings: LocalClusterSettings) -> None:
     # `python -m testenv up|down` as `make cluster-up` runs it, in a child process: the
     # supervisor it starts must not be our child, or once stopped it would linger as our
     # zombie and `down` would take it for alive until its timeout.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "tests"),
-                                                                      os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH")])),
+    }
     subprocess.run([sys.executable, "-m", "testenv", command, f"--dir={settings.directory}"], env=env, check=True)
 
 

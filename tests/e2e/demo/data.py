@@ -21,15 +21,24 @@ CHECKPOINT_CLAIM = "tiny-checkpoints"
 def reset_checkpoints(cluster: Cluster, namespace: str) -> None:
     """Remove the checkpoint claim of an earlier run on a reused cluster: the job would
     otherwise resume from its last checkpoint and have nothing left to train."""
-    cluster.kubectl("-n", namespace, "delete", "pvc", CHECKPOINT_CLAIM, "--ignore-not-found", "--wait=true",
-                    "--timeout=60s")
+    cluster.kubectl(
+        "-n", namespace, "delete", "pvc", CHECKPOINT_CLAIM, "--ignore-not-found", "--wait=true", "--timeout=60s"
+    )
 
 
 def prepare(cluster: Cluster, namespace: str) -> str:
     """Create the claims and run the data pod to completion; returns its log."""
     cluster.kubectl("-n", namespace, "delete", "pod", PREP_POD, "--ignore-not-found", "--wait=true", "--timeout=60s")
     configmap = cluster.kubectl(
-        "-n", namespace, "create", "configmap", SCRIPT_CONFIGMAP, f"--from-file={SCRIPT}", "--dry-run=client", "-o", "yaml"
+        "-n",
+        namespace,
+        "create",
+        "configmap",
+        SCRIPT_CONFIGMAP,
+        f"--from-file={SCRIPT}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
     ).stdout
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=configmap)
     cluster.kubectl("-n", namespace, "apply", "-f", str(DATA_MANIFEST))

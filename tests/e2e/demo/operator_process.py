@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from chart_rbac import DEFAULT_NAMESPACE, DEFAULT_RELEASE, render
 
 from e2e.demo.cluster import Cluster
+from support.chart_rbac import DEFAULT_NAMESPACE, DEFAULT_RELEASE, render
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
 from testenv.netutil import free_port, http_ok, wait_until
@@ -31,8 +31,10 @@ def install_rbac(cluster: Cluster, namespace: str = DEFAULT_NAMESPACE) -> list[s
     """The chart's ServiceAccount, ClusterRole and ClusterRoleBinding (cluster-wide, the chart's
     default); returns `Kind/name` of each."""
     cluster.kubectl("create", "namespace", namespace, check=False)
-    objects = render(namespace=namespace, extra_args=["--show-only", "templates/serviceaccount.yaml",
-                                                      "--show-only", "templates/rbac.yaml"])
+    objects = render(
+        namespace=namespace,
+        extra_args=["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
+    )
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
     return [f"{obj['kind']}/{obj['metadata']['name']}" for obj in objects]
 

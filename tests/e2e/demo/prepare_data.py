@@ -25,9 +25,27 @@ SENTENCES = 6000
 
 # A small grammar: a corpus with real structure, so the loss falls within a few hundred
 # steps and the trained model's samples look like the corpus.
-SUBJECTS = ["the cat", "a dog", "the little bird", "my friend", "the old man", "a young girl", "the farmer", "our teacher"]
+SUBJECTS = [
+    "the cat",
+    "a dog",
+    "the little bird",
+    "my friend",
+    "the old man",
+    "a young girl",
+    "the farmer",
+    "our teacher",
+]
 VERBS = ["sees", "likes", "finds", "follows", "feeds", "watches", "helps", "calls"]
-OBJECTS = ["the ball", "a red apple", "the river", "the small house", "a green tree", "the garden", "the moon", "a book"]
+OBJECTS = [
+    "the ball",
+    "a red apple",
+    "the river",
+    "the small house",
+    "a green tree",
+    "the garden",
+    "the moon",
+    "a book",
+]
 ENDINGS = ["in the morning", "after dinner", "every day", "near the road", "on sunday", "at night", "with joy", "again"]
 
 
@@ -35,8 +53,7 @@ def sentences(count: int, seed: int = 0) -> list[str]:
     """`count` sentences of the grammar, the same ones for the same seed."""
     rng = random.Random(seed)
     return [
-        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}."
-        for _ in range(count)
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}." for _ in range(count)
     ]
 
 
@@ -76,7 +93,9 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     corpus, tokenizer = write(Path(argv[0]))
-    print(f"wrote {corpus} ({corpus.stat().st_size} bytes, {SENTENCES} sentences) and {tokenizer} ({VOCAB_SIZE} tokens)")
+    print(
+        f"wrote {corpus} ({corpus.stat().st_size} bytes, {SENTENCES} sentences) and {tokenizer} ({VOCAB_SIZE} tokens)"
+    )
     return 0
 
 

@@ -7,11 +7,10 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from crd_install import install_crd
-
 from e2e.demo import cluster as local_cluster
 from e2e.demo import data, model, operator_process, submit
 from e2e.demo.console import detail, elapsed, step
+from support.crd_install import install_crd
 from testenv import procs
 from testenv.localcluster import LocalClusterSettings
 from testenv.paths import binary
@@ -29,8 +28,11 @@ class DemoOptions:
 
 def run(options: DemoOptions) -> int:
     """Run the demo; 0 when the job succeeded and its exported model generated text."""
-    step(1, "starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and a node agent "
-            "with 2 nodes that runs pods as processes")
+    step(
+        1,
+        "starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and a node agent "
+        "with 2 nodes that runs pods as processes",
+    )
     cluster = local_cluster.start(LocalClusterSettings(directory=options.directory))
     if not cluster.started:
         detail(f"reusing the local cluster already running in {options.directory}")
@@ -39,8 +41,10 @@ def run(options: DemoOptions) -> int:
         operator = _install(cluster, options)
         _train(cluster)
         _show_model(cluster)
-        print(f"\ndemo finished in {elapsed():.0f}s: a model trained on 2 nodes, checkpointed, exported and loaded.",
-              flush=True)
+        print(
+            f"\ndemo finished in {elapsed():.0f}s: a model trained on 2 nodes, checkpointed, exported and loaded.",
+            flush=True,
+        )
         return 0
     except Exception:  # noqa: BLE001 - the demo reports any failure and still cleans up
         traceback.print_exc()
@@ -55,8 +59,11 @@ def _install(cluster: local_cluster.Cluster, options: DemoOptions) -> operator_p
     install_crd(cluster.kubectl)
     for name in operator_process.install_rbac(cluster):
         detail(f"applied {name}")
-    step(3, f"starting the operator (python -m llmtrain_operator) as ServiceAccount "
-            f"{operator_process.OPERATOR_NAMESPACE}/{operator_process.SERVICE_ACCOUNT}")
+    step(
+        3,
+        f"starting the operator (python -m llmtrain_operator) as ServiceAccount "
+        f"{operator_process.OPERATOR_NAMESPACE}/{operator_process.SERVICE_ACCOUNT}",
+    )
     operator = operator_process.start(cluster, keep=options.keep)
     detail(f"operator healthy, pid {operator.process.pid}, log {operator.log}")
     return operator
@@ -67,8 +74,11 @@ def _train(cluster: local_cluster.Cluster) -> None:
     submit.delete_previous(cluster, NAMESPACE)
     data.reset_checkpoints(cluster, NAMESPACE)
     detail(data.prepare(cluster, NAMESPACE))
-    step(5, "submitting manifests/examples/tiny-cpu.yaml with the llmtrain CLI: 2 nodes x 1 process, gloo, "
-            "the test model preset")
+    step(
+        5,
+        "submitting manifests/examples/tiny-cpu.yaml with the llmtrain CLI: 2 nodes x 1 process, gloo, "
+        "the test model preset",
+    )
     code = submit.submit_and_wait(cluster, NAMESPACE)
     if code != 0:
         raise RuntimeError(f"llmtrain submit --wait exited with {code}")
@@ -77,7 +87,9 @@ def _train(cluster: local_cluster.Cluster) -> None:
 def _show_model(cluster: local_cluster.Cluster) -> None:
     step(6, "the checkpoint and the exported Hugging Face model")
     trained = model.locate(cluster, NAMESPACE, submit.JOB_NAME)
-    detail(f"checkpoint of step {trained.step}: {trained.checkpoint_in_pod} in the pods (claim {data.CHECKPOINT_CLAIM})")
+    detail(
+        f"checkpoint of step {trained.step}: {trained.checkpoint_in_pod} in the pods (claim {data.CHECKPOINT_CLAIM})"
+    )
     detail(f"  on this machine: {trained.checkpoint_on_host}")
     detail(f"Hugging Face model: {trained.export_in_pod} in the pods")
     detail(f"  on this machine: {trained.export_on_host}")

@@ -28,13 +28,32 @@ def delete_previous(cluster: Cluster, namespace: str) -> None:
     exists = cluster.kubectl("-n", namespace, "get", "llmtrainingjob", JOB_NAME, check=False)
     if exists.returncode == 0:
         detail(f"deleting {JOB_NAME} of an earlier run")
-        subprocess.run([str(cli()), "delete", JOB_NAME, "--wait", "--timeout=2m", "-n", namespace,
-                        f"--kubeconfig={cluster.kubeconfig}"], check=True)
+        subprocess.run(
+            [
+                str(cli()),
+                "delete",
+                JOB_NAME,
+                "--wait",
+                "--timeout=2m",
+                "-n",
+                namespace,
+                f"--kubeconfig={cluster.kubeconfig}",
+            ],
+            check=True,
+        )
 
 
 def submit_and_wait(cluster: Cluster, namespace: str) -> int:
     """`llmtrain submit tiny-cpu.yaml --wait`; its exit code (0 when the job succeeded)."""
-    argv = [str(cli()), "submit", str(JOB_FILE.relative_to(REPO_ROOT)), "--wait", f"--timeout={WAIT_TIMEOUT}",
-            "-n", namespace, f"--kubeconfig={cluster.kubeconfig}"]
+    argv = [
+        str(cli()),
+        "submit",
+        str(JOB_FILE.relative_to(REPO_ROOT)),
+        "--wait",
+        f"--timeout={WAIT_TIMEOUT}",
+        "-n",
+        namespace,
+        f"--kubeconfig={cluster.kubeconfig}",
+    ]
     detail("$ " + shlex.join(["llmtrain", *argv[1:]]))
     return subprocess.run(argv, cwd=REPO_ROOT, check=False).returncode

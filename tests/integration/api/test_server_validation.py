@@ -9,11 +9,11 @@ import json
 import re
 
 import pytest
-from crd_install import install_crd
-from validation_cases import BAD, GOOD, Case, base_job
 
 from llmtrain.api.errors import InvalidJobError
 from llmtrain.api.job import LLMTrainingJob
+from support.crd_install import install_crd
+from support.validation_cases import BAD, GOOD, Case, base_job
 from testenv.controlplane import ControlPlane
 
 NOT_CHECKED = "some validation rules were not checked because the object was invalid"

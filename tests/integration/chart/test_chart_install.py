@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_rbac import (
+
+from support.chart_rbac import (
     CHART_DIR,
     DEFAULT_NAMESPACE,
     DEFAULT_RELEASE,
@@ -32,7 +33,6 @@ from chart_rbac import (
     values_args,
     values_input,
 )
-
 from testenv.controlplane import ControlPlane
 from testenv.kubeapi import KubeAPI
 from testenv.testing import eventually
@@ -86,7 +86,9 @@ class Release:
         """The chart's full name of the release's objects (and of its ServiceAccount)."""
         return self.fullname_override or f"{self.name}-llmtrain-operator"
 
-    def helm(self, command: str, values: dict[str, Any] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def helm(
+        self, command: str, values: dict[str, Any] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """`helm install|upgrade` of the chart with `values` (plus the unschedulable node selector)."""
         merged = {**UNSCHEDULABLE, **(values or {})}
         return helm(
@@ -248,7 +250,9 @@ def test_namespaced_ha_install_is_confined_to_the_watched_namespaces(
     assert release.granted(other) == set()
     assert release.granted(namespace) == set()
     assert_denied(release, [*NEEDED[:2], ("get", "secrets", "")], other)
-    assert_denied(release, [*FORBIDDEN_CLUSTER, ("list", "pods", ""), ("watch", "llmtrainingjobs.llmtrain.dev", "")], None)
+    assert_denied(
+        release, [*FORBIDDEN_CLUSTER, ("list", "pods", ""), ("watch", "llmtrainingjobs.llmtrain.dev", "")], None
+    )
     assert not release.objects("clusterroles,clusterrolebindings")
     assert release.objects("roles", "-n", team_a) == [f"role.rbac.authorization.k8s.io/{release.fullname}"]
 
@@ -330,7 +334,9 @@ def test_kubectl_apply_of_install_manifest_creates_the_chart_objects(control_pla
     assert sorted(map(identity, documents)) == sorted([("Namespace", "", DEFAULT_NAMESPACE), *map(identity, chart)])
 
     # The node agent would run the Deployment's pod as a second operator; keep it at zero.
-    applied = [{**doc, "spec": {**doc["spec"], "replicas": 0}} if doc["kind"] == "Deployment" else doc for doc in documents]
+    applied = [
+        {**doc, "spec": {**doc["spec"], "replicas": 0}} if doc["kind"] == "Deployment" else doc for doc in documents
+    ]
     control_plane.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": applied}))
     try:
         live = json.loads(control_plane.kubectl("get", "-f", str(INSTALL_MANIFEST), "-o", "json").stdout)["items"]

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_rbac import (
+
+from support.chart_rbac import (
     CHART_DIR,
     DEFAULT_NAMESPACE,
     DEFAULT_RELEASE,
@@ -27,11 +28,11 @@ from chart_rbac import (
     rule_set,
     template,
 )
-
 from testenv.paths import REPO_ROOT
 
 CI_VALUES = sorted((CHART_DIR / "ci").glob("*.yaml"))
 VERSION = (REPO_ROOT / "VERSION").read_text().strip()
+
 
 def deployment(objects: list[Obj]) -> Obj:
     (found,) = find(objects, "Deployment")
@@ -152,7 +153,7 @@ def test_operator_rules_helper_returns_the_chart_rules() -> None:
     assert rule_set(operator_rules(replicas=2, watch_namespaces=["a"])) == contract_triples("kopfpeerings")
     objects = operator_rbac_objects("ns-1")
     assert kinds(objects) == ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
-    (sa,) = find(objects, "ServiceAccount", name=SERVICE_ACCOUNT, namespace="ns-1")
+    (_sa,) = find(objects, "ServiceAccount", name=SERVICE_ACCOUNT, namespace="ns-1")
     (role,) = find(objects, "ClusterRole", name="llmtrain-operator-ns-1")
     assert rule_set(role["rules"]) == contract_triples()
     (binding,) = find(objects, "ClusterRoleBinding", name="llmtrain-operator-ns-1")

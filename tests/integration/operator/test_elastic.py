@@ -3,9 +3,8 @@ and real torchrun agents re-form the gang through the c10d rendezvous."""
 
 from __future__ import annotations
 
-from job_helpers import command_job, patch_spec, phase_is, pods, shell, submit, wait_for_status
-from operator_fixture import RunningOperator
-
+from support.job_helpers import command_job, patch_spec, phase_is, pods, shell, submit, wait_for_status
+from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 from testenv.netutil import wait_until
 
@@ -14,7 +13,11 @@ REPORT_WORLD_SIZE = shell('echo "world size $WORLD_SIZE"; exec sleep 300')
 
 
 def _uids(control_plane: ControlPlane, namespace: str) -> dict[str, str]:
-    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(control_plane, namespace, "grow") if not p["metadata"].get("deletionTimestamp")}
+    return {
+        p["metadata"]["name"]: p["metadata"]["uid"]
+        for p in pods(control_plane, namespace, "grow")
+        if not p["metadata"].get("deletionTimestamp")
+    }
 
 
 def test_an_elastic_job_scales_within_its_bounds_without_a_new_attempt(

@@ -12,7 +12,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from job_helpers import (
+from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE
+from llmtrain_trainer.checkpoint import damage, step_dirs
+from support.job_helpers import (
     get_job,
     patch_spec,
     phase_is,
@@ -23,23 +25,29 @@ from job_helpers import (
     worker_pid,
     write_token_corpus,
 )
-from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE
-from operator_fixture import RunningOperator
-
-from llmtrain_trainer.checkpoint import damage, step_dirs
+from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 from testenv.testing import eventually
 
 
 def _events(control_plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    listed = control_plane.kubectl_json("-n", namespace, "get", "events", "--field-selector",
-                                        f"involvedObject.kind=LLMTrainingJob,involvedObject.name={name}")
+    listed = control_plane.kubectl_json(
+        "-n",
+        namespace,
+        "get",
+        "events",
+        "--field-selector",
+        f"involvedObject.kind=LLMTrainingJob,involvedObject.name={name}",
+    )
     return list(listed["items"])  # type: ignore[arg-type]
 
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in directory.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
 
 
 def _delete(control_plane: ControlPlane, namespace: str, name: str) -> None:
@@ -77,8 +85,10 @@ def test_a_recreated_job_refuses_the_old_checkpoints_until_told_to_start_from_th
     data = write_token_corpus(tmp_path / "data").parent
     volume = tmp_path / "ckpt"
     submit(control_plane, namespace, tiny_trainer_job("again", data, volume, steps=40))
-    assert wait_for_status(control_plane, namespace, "again", phase_is("Succeeded", "Failed"), "the first job")[
-        "phase"] == "Succeeded"
+    assert (
+        wait_for_status(control_plane, namespace, "again", phase_is("Succeeded", "Failed"), "the first job")["phase"]
+        == "Succeeded"
+    )
     old = volume / namespace / "again"
     before = _snapshot(old)
     _delete(control_plane, namespace, "again")
@@ -93,8 +103,10 @@ def test_a_recreated_job_refuses_the_old_checkpoints_until_told_to_start_from_th
     warnings = [e for e in _events(control_plane, namespace, "again") if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["Failed"]
     # Every rank refuses alike; whichever the kubelet reported first is named.
-    assert re.match(r"CheckpointOwnedByAnotherJob on rank (\d) \(again-node-\1\), exit code 1: rank \1: /checkpoints/",
-                    warnings[0]["message"]), warnings[0]["message"]
+    assert re.match(
+        r"CheckpointOwnedByAnotherJob on rank (\d) \(again-node-\1\), exit code 1: rank \1: /checkpoints/",
+        warnings[0]["message"],
+    ), warnings[0]["message"]
     assert _snapshot(old) == before, "the other job's checkpoints were neither loaded into nor pruned"
 
     continued = tiny_trainer_job("continued", data, volume, steps=60)
@@ -113,9 +125,13 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(
 ) -> None:
     data = write_token_corpus(tmp_path / "data").parent
     submit(control_plane, namespace, tiny_trainer_job("damaged", data, tmp_path / "ckpt", steps=400))
-    wait_for_status(control_plane, namespace, "damaged",
-                    lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
-                    "a checkpoint at step 40 or later")
+    wait_for_status(
+        control_plane,
+        namespace,
+        "damaged",
+        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        "a checkpoint at step 40 or later",
+    )
     patch_spec(control_plane, namespace, "damaged", {"runPolicy": {"suspend": True}})
     wait_for_status(control_plane, namespace, "damaged", phase_is("Suspended"), "the job to suspend")
     eventually(lambda: not pods(control_plane, namespace, "damaged") or None, timeout=120)
@@ -124,8 +140,9 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(
     shard = sorted(newest.glob("*.distcp"))[0]
     shard.write_bytes(shard.read_bytes()[:10])
     patch_spec(control_plane, namespace, "damaged", {"runPolicy": {"suspend": False}})
-    final = wait_for_status(control_plane, namespace, "damaged", phase_is("Succeeded", "Failed"), "the job to end",
-                            timeout=300)
+    final = wait_for_status(
+        control_plane, namespace, "damaged", phase_is("Succeeded", "Failed"), "the job to end", timeout=300
+    )
     assert final["phase"] == "Succeeded" and final["restarts"] == 0, final
     log = control_plane.kubectl("-n", namespace, "logs", "damaged-node-0").stdout
     assert f"skipping checkpoint /checkpoints/{namespace}/damaged/{newest.name}: {shard.name} has 10 bytes" in log
@@ -157,7 +174,9 @@ def test_a_tokenizer_that_does_not_parse_fails_once_naming_the_field(
     (data / "corpus.txt").write_text("the cat sat on the mat\n" * 500)
     (data / "tokenizer.json").write_text("<html>not a tokenizer</html>")
     job = tiny_trainer_job("badtok", data, tmp_path / "ckpt", steps=10)
-    job["spec"]["trainer"]["data"].update(paths=[f"{data}/corpus.txt"], format="text", tokenizer=f"{data}/tokenizer.json")
+    job["spec"]["trainer"]["data"].update(
+        paths=[f"{data}/corpus.txt"], format="text", tokenizer=f"{data}/tokenizer.json"
+    )
     submit(control_plane, namespace, job)
     final = wait_for_status(control_plane, namespace, "badtok", phase_is("Failed", "Succeeded"), "the job to fail")
     assert final["phase"] == "Failed" and final["restarts"] == 0
@@ -172,16 +191,25 @@ def test_a_worker_killed_by_sigkill_counts_as_137_and_restarts_from_the_checkpoi
     job = tiny_trainer_job("oom", data, tmp_path / "ckpt", steps=400)
     job["spec"]["runPolicy"] = {"restartPolicy": "ExitCode", "backoffLimit": 2}
     submit(control_plane, namespace, job)
-    before = wait_for_status(control_plane, namespace, "oom",
-                             lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 20,
-                             "a checkpoint")
+    before = wait_for_status(
+        control_plane,
+        namespace,
+        "oom",
+        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 20,
+        "a checkpoint",
+    )
     saved = before["checkpoint"]["step"]
     # What the kernel's OOM killer does: SIGKILL to the training process, not to torchrun.
     os.kill(worker_pid("oom", 1), signal.SIGKILL)
     seen: list[dict[str, Any]] = []
-    restarted = wait_for_status(control_plane, namespace, "oom",
-                                lambda st: st.get("attempt") == 2 and st.get("phase") == "Running",
-                                "the second attempt", seen=seen)
+    restarted = wait_for_status(
+        control_plane,
+        namespace,
+        "oom",
+        lambda st: st.get("attempt") == 2 and st.get("phase") == "Running",
+        "the second attempt",
+        seen=seen,
+    )
     failure = restarted["failure"]
     assert (failure["reason"], failure["exitCode"], failure["rank"]) == ("WorkerKilled", 137, 1)
     assert failure["message"] == (
@@ -207,26 +235,37 @@ def test_a_pod_the_api_server_refuses_fails_the_job_with_its_message(
     assert final["phase"] == "Failed" and final["failure"]["reason"] == "FailedCreate"
     assert "mountPath" in final["failure"]["message"] and "must be unique" in final["failure"]["message"]
     assert [e["reason"] for e in _events(control_plane, namespace, "refused") if e["type"] == "Warning"] == [
-        "FailedCreate"]
+        "FailedCreate"
+    ]
     assert pods(control_plane, namespace, "refused") == []
 
 
 def test_a_quota_that_refuses_pods_holds_the_job_until_it_is_lifted(
     running_operator: RunningOperator, control_plane: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
-    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}}
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-pods"},
+        "spec": {"hard": {"pods": "0"}},
+    }
     control_plane.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(quota))
     data = write_token_corpus(tmp_path / "data").parent
     submit(control_plane, namespace, tiny_trainer_job("quota", data, tmp_path / "ckpt", steps=10))
-    held = wait_for_status(control_plane, namespace, "quota",
-                           lambda st: any(c["reason"] == "FailedCreate" for c in st.get("conditions") or []),
-                           "the refusal in a condition")
+    held = wait_for_status(
+        control_plane,
+        namespace,
+        "quota",
+        lambda st: any(c["reason"] == "FailedCreate" for c in st.get("conditions") or []),
+        "the refusal in a condition",
+    )
     created = next(c for c in held["conditions"] if c["type"] == "Created")
     assert created["status"] == "False" and "quota" in created["message"], created
     assert held["phase"] == "Pending"
     control_plane.kubectl("-n", namespace, "delete", "resourcequota", "no-pods")
-    final = wait_for_status(control_plane, namespace, "quota", phase_is("Succeeded", "Failed"), "the job to end",
-                            timeout=300)
+    final = wait_for_status(
+        control_plane, namespace, "quota", phase_is("Succeeded", "Failed"), "the job to end", timeout=300
+    )
     assert final["phase"] == "Succeeded", final
 
 
@@ -238,9 +277,13 @@ def test_deleting_a_running_job_saves_a_whole_checkpoint_within_the_grace_period
     job["spec"]["trainer"]["checkpoint"]["interval"] = 100_000
     job["spec"]["runPolicy"]["terminationGracePeriodSeconds"] = 90
     submit(control_plane, namespace, job)
-    wait_for_status(control_plane, namespace, "deleted",
-                    lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= 5,
-                    "training to run")
+    wait_for_status(
+        control_plane,
+        namespace,
+        "deleted",
+        lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= 5,
+        "training to run",
+    )
     assert {p["spec"]["terminationGracePeriodSeconds"] for p in pods(control_plane, namespace, "deleted")} == {90}
     _delete(control_plane, namespace, "deleted")
     saved = step_dirs(tmp_path / "ckpt" / namespace / "deleted")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from job_helpers import get_job, phase_is, pods, submit, tiny_trainer_job, wait_for_status, write_token_corpus
-from operator_fixture import RunningOperator
-
+from support.job_helpers import get_job, phase_is, pods, submit, tiny_trainer_job, wait_for_status, write_token_corpus
+from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
 
@@ -17,12 +16,14 @@ def test_tiny_job_runs_to_success_with_progress(
     data = write_token_corpus(tmp_path / "data").parent
     submit(control_plane, namespace, tiny_trainer_job("tiny", data, tmp_path / "ckpt", steps=300))
     seen: list[dict] = []
-    final = wait_for_status(control_plane, namespace, "tiny", phase_is("Succeeded", "Failed"), "the job to end", seen=seen)
+    final = wait_for_status(
+        control_plane, namespace, "tiny", phase_is("Succeeded", "Failed"), "the job to end", seen=seen
+    )
     assert final["phase"] == "Succeeded", final
 
     assert "Running" in [st.get("phase") for st in seen]
     running_progress = [st["progress"]["step"] for st in seen if st.get("phase") == "Running" and st.get("progress")]
-    assert running_progress and 0 < min(running_progress), "progress appears in status while the job runs"
+    assert running_progress and min(running_progress) > 0, "progress appears in status while the job runs"
     assert running_progress == sorted(running_progress)
     assert final["progress"]["totalSteps"] == 300 and final["progress"]["loss"] > 0
     checkpoint = final["checkpoint"]
@@ -45,10 +46,13 @@ def test_tiny_job_runs_to_success_with_progress(
     service = control_plane.kubectl_json("-n", namespace, "get", "service", "tiny")
     assert service["spec"]["clusterIP"] == "None"  # type: ignore[index]
     events = control_plane.kubectl_json(
-        "-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=tiny", "--sort-by=.metadata.creationTimestamp"
+        "-n", namespace, "get", "events", "--field-selector",
+        "involvedObject.kind=LLMTrainingJob,involvedObject.name=tiny", "--sort-by=.metadata.creationTimestamp"
     )  # fmt: skip
     reasons = [event["reason"] for event in events["items"]]  # type: ignore[index]
     # Timestamps have whole seconds, so the count is checked, not the order.
-    assert sorted(reasons) == ["Created", "Running", "Succeeded"], "one event per transition: Pending -> Running -> Succeeded"
+    assert sorted(reasons) == ["Created", "Running", "Succeeded"], (
+        "one event per transition: Pending -> Running -> Succeeded"
+    )
     printed = control_plane.kubectl("-n", namespace, "get", "ltj").stdout.split()
     assert printed[:5] == ["NAME", "PHASE", "NODES", "STEP", "LOSS"] and "Succeeded" in printed and "300" in printed

@@ -11,10 +11,20 @@ import json
 from typing import Any, cast, get_args
 
 import pytest
-from job_helpers import command_job, get_job, patch_spec, phase_is, pod_processes, pods, shell, submit, wait_for_status
-from operator_fixture import RunningOperator, wait_for_reconciles
 
 from llmtrain.api.status import Phase
+from support.job_helpers import (
+    command_job,
+    get_job,
+    patch_spec,
+    phase_is,
+    pod_processes,
+    pods,
+    shell,
+    submit,
+    wait_for_status,
+)
+from support.operator_fixture import RunningOperator, wait_for_reconciles
 from testenv.controlplane import ControlPlane
 from testenv.netutil import wait_until
 
@@ -33,7 +43,11 @@ def test_suspend_stops_the_pods_and_resume_starts_a_new_attempt(
     assert not pod_processes("pause", 0) and not pod_processes("pause", 1)
     patch_spec(control_plane, namespace, "pause", {"runPolicy": {"suspend": False}})
     resumed = wait_for_status(
-        control_plane, namespace, "pause", lambda st: st.get("phase") == "Running" and st.get("attempt") == 2, "resumption"
+        control_plane,
+        namespace,
+        "pause",
+        lambda st: st.get("phase") == "Running" and st.get("attempt") == 2,
+        "resumption",
     )
     assert resumed["restarts"] == 0
     assert {c["type"]: c["status"] for c in resumed["conditions"]}["Suspended"] == "False"
@@ -76,7 +90,9 @@ def test_gang_scheduling_says_when_the_pod_group_api_is_missing_then_uses_it(
 
     control_plane.kubectl("apply", "-f", "-", input=json.dumps(_pod_group_crd()))
     wait_until(
-        lambda: control_plane.kubectl("-n", namespace, "get", "podgroups.scheduling.x-k8s.io", "gang", check=False).returncode == 0,
+        lambda: control_plane.kubectl(
+            "-n", namespace, "get", "podgroups.scheduling.x-k8s.io", "gang", check=False
+        ).returncode == 0,
         60, "the PodGroup",
     )  # fmt: skip
     group = control_plane.kubectl_json("-n", namespace, "get", "podgroups.scheduling.x-k8s.io", "gang")
@@ -139,7 +155,14 @@ def test_unschedulable_pods_say_why_without_a_retry_storm(
     uids = {p["metadata"]["uid"] for p in pods(control_plane, namespace, "stuck")}
     wait_for_reconciles(running_operator, control_plane, since=running_operator.reconciles())
     assert {p["metadata"]["uid"] for p in pods(control_plane, namespace, "stuck")} == uids, "no pod was recreated"
-    events = control_plane.kubectl_json("-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=stuck,reason=Unschedulable")
+    events = control_plane.kubectl_json(
+        "-n",
+        namespace,
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.kind=LLMTrainingJob,involvedObject.name=stuck,reason=Unschedulable",
+    )
     messages = [event["message"] for event in cast(list[dict[str, Any]], events["items"])]
     assert len(messages) == 1, f"one event, not one per resync: {messages}"
     assert status_phase(control_plane, namespace) == "Pending"
@@ -201,6 +224,7 @@ def test_the_operator_metrics_count_what_it_did(
         "pods created": 3, "gang restarts": 1, "jobs succeeded": 1, "jobs failed": 1,
     }  # fmt: skip
     assert running_operator.reconciles() > reconciles
+
     # The jobs gauge holds the phases of every job as of the last resync: these two.
     def jobs_by_phase() -> dict[str, float]:
         return {phase: running_operator.sample("llmtrain_operator_jobs", phase=phase) for phase in PHASES}
@@ -220,11 +244,19 @@ def test_spec_changes_to_a_running_job_apply_at_the_next_attempt(
     since = running_operator.reconciles()
     patch_spec(control_plane, namespace, "edit", {"env": [{"name": "NCCL_DEBUG", "value": "INFO"}]})
     wait_for_reconciles(running_operator, control_plane, since)
-    assert sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit")) == uids, "the running attempt is left alone"
+    assert sorted(p["metadata"]["uid"] for p in pods(control_plane, namespace, "edit")) == uids, (
+        "the running attempt is left alone"
+    )
     patch_spec(control_plane, namespace, "edit", {"runPolicy": {"suspend": True}})
     wait_for_status(control_plane, namespace, "edit", phase_is("Suspended"), "suspension")
     patch_spec(control_plane, namespace, "edit", {"runPolicy": {"suspend": False}})
-    wait_for_status(control_plane, namespace, "edit", lambda st: st.get("attempt") == 2 and st.get("phase") == "Running", "the next attempt")
+    wait_for_status(
+        control_plane,
+        namespace,
+        "edit",
+        lambda st: st.get("attempt") == 2 and st.get("phase") == "Running",
+        "the next attempt",
+    )
     for pod in pods(control_plane, namespace, "edit"):
         env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
         assert env["NCCL_DEBUG"] == "INFO" and env["LLMTRAIN_ATTEMPT"] == "2"

@@ -18,17 +18,26 @@ from typing import Any
 
 import pytest
 import yaml
-from chart_rbac import (
+
+from support.chart_rbac import (
     operator_peering_objects,
     operator_rbac_objects,
     operator_rules,
     rule_set,
     service_account_name,
 )
-from crd_install import install_crd
-from job_helpers import command_job, patch_spec, phase_is, pods, shell, submit, tiny_trainer_job, wait_for_status
-from operator_fixture import OPERATOR_NAMESPACE, RunningOperator
-
+from support.crd_install import install_crd
+from support.job_helpers import (
+    command_job,
+    patch_spec,
+    phase_is,
+    pods,
+    shell,
+    submit,
+    tiny_trainer_job,
+    wait_for_status,
+)
+from support.operator_fixture import OPERATOR_NAMESPACE, RunningOperator
 from testenv.controlplane import ControlPlane
 from testenv.netutil import wait_until
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from job_helpers import (
+from support.job_helpers import (
     command_job,
     kill_rank,
     phase_is,
@@ -17,8 +17,7 @@ from job_helpers import (
     wait_for_status,
     write_token_corpus,
 )
-from operator_fixture import RunningOperator
-
+from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
 
@@ -36,13 +35,17 @@ def test_a_killed_rank_restarts_the_gang_which_resumes_from_its_checkpoint(
     kill_rank("resume", 1, signal.SIGKILL)
 
     seen: list[dict] = []
-    final = wait_for_status(control_plane, namespace, "resume", phase_is("Succeeded", "Failed"), "the job to end", seen=seen)
+    final = wait_for_status(
+        control_plane, namespace, "resume", phase_is("Succeeded", "Failed"), "the job to end", seen=seen
+    )
     assert final["phase"] == "Succeeded", final
     assert (final["restarts"], final["attempt"]) == (1, 2)
     assert final["failure"]["rank"] == 1, "the last failure names the rank that died"
     assert "Restarting" in [st.get("phase") for st in seen]
     steps_after_restart = [
-        st["progress"]["step"] for st in seen if st.get("attempt") == 2 and st.get("phase") == "Running" and st.get("progress")
+        st["progress"]["step"]
+        for st in seen
+        if st.get("attempt") == 2 and st.get("phase") == "Running" and st.get("progress")
     ]
     assert steps_after_restart, "progress is reported during the second attempt"
     assert min(steps_after_restart) >= before["checkpoint"]["step"], "the trainer resumed instead of starting over"
@@ -68,7 +71,14 @@ def test_a_job_whose_every_attempt_fails_ends_with_backoff_limit_exceeded(
     assert "backoffLimit 1" in failure["message"]
     conditions = {c["type"]: c for c in final["conditions"]}
     assert conditions["Failed"]["reason"] == "BackoffLimitExceeded"
-    events = control_plane.kubectl("-n", namespace, "get", "events", "--field-selector", "involvedObject.kind=LLMTrainingJob,involvedObject.name=flaky").stdout
+    events = control_plane.kubectl(
+        "-n",
+        namespace,
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.kind=LLMTrainingJob,involvedObject.name=flaky",
+    ).stdout
     assert "RestartingGang" in events and "BackoffLimitExceeded" in events
 
 

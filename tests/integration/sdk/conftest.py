@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from llmtrain import TrainingClient
 from testenv.controlplane import ControlPlane
 from testenv.pytest_plugin import Kubectl
 from testenv.testing import eventually
-
-from llmtrain import TrainingClient
 
 DATA_CLAIM = "tiny-data"
 TOKENS = 100_000

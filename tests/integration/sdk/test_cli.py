@@ -9,20 +9,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-from integration.sdk.jobs import TINY_ARGS, python_job
 import pytest
-from testenv.controlplane import ControlPlane
-from testenv.pytest_plugin import Kubectl
 
+from integration.sdk.jobs import TINY_ARGS, python_job
 from llmtrain import JobFailed, TrainingClient
 from llmtrain.cli.exitcodes import Exit
+from testenv.controlplane import ControlPlane
+from testenv.pytest_plugin import Kubectl
 
 LLMTRAIN = Path(sys.executable).parent / "llmtrain"
 
 
 def _run(kubeconfig: Path, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PATH": f"{LLMTRAIN.parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
@@ -34,7 +36,9 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
     assert submitted.stdout.startswith("llmtrainingjob/tiny-cli created\n")
     # A finished built-in trainer job reports its last step; the loss appears only if the
     # operator read rank 0's metrics before a 20-step job ended (rendering: tests/unit/cli/test_render.py).
-    assert re.fullmatch(r"llmtrainingjob/tiny-cli Succeeded in \w+: step 20/20(, loss [\d.]+)?, .*", submitted.stdout.splitlines()[1])
+    assert re.fullmatch(
+        r"llmtrainingjob/tiny-cli Succeeded in \w+: step 20/20(, loss [\d.]+)?, .*", submitted.stdout.splitlines()[1]
+    )
     assert "tiny-cli: Running" in submitted.stderr
     assert re.search(r"^tiny-cli Succeeded ━", submitted.stderr, re.MULTILINE), submitted.stderr
 
@@ -50,7 +54,14 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
 
     described = _run(user_kubeconfig, "llmtrain describe tiny-cli")
     assert described.returncode == Exit.OK, described.stderr
-    for expected in ("Gang:", "2 nodes x 1 processes = world size 2", "preset test", "Conditions:", "Succeeded", "Events:"):
+    for expected in (
+        "Gang:",
+        "2 nodes x 1 processes = world size 2",
+        "preset test",
+        "Conditions:",
+        "Succeeded",
+        "Events:",
+    ):
         assert expected in described.stdout
 
     as_json = _run(user_kubeconfig, "llmtrain get tiny-cli -o json")
@@ -77,14 +88,19 @@ def test_generate_piped_into_submit_wait_trains_and_the_job_can_be_inspected(
 def test_a_failing_rank_fails_wait_in_python_and_exits_1_on_the_command_line(
     client: TrainingClient, user_kubeconfig: Path, kubectl: Kubectl
 ) -> None:
-    code = "import os, sys; print('rank', os.environ['GROUP_RANK'], flush=True); sys.exit(3 if os.environ['GROUP_RANK'] == '1' else 0)"
+    code = (
+        "import os, sys; print('rank', os.environ['GROUP_RANK'], flush=True); "
+        "sys.exit(3 if os.environ['GROUP_RANK'] == '1' else 0)"
+    )
     client.create(python_job("crash", code))
     with pytest.raises(JobFailed) as raised:
         client.wait("crash", timeout=180)
     failure = raised.value.failure
     assert failure is not None
     assert (failure.rank, failure.pod) == (1, "crash-node-1")
-    pod_exit = kubectl("get", "pod", "crash-node-1", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}").stdout
+    pod_exit = kubectl(
+        "get", "pod", "crash-node-1", "-o", "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}"
+    ).stdout
     assert failure.exit_code == int(pod_exit) != 0
 
     waited = _run(user_kubeconfig, "llmtrain wait crash")
@@ -103,7 +119,9 @@ def test_waiting_past_the_timeout_exits_5(running_operator: object, user_kubecon
     assert "error: Job sleeper did not reach Succeeded within 2s (phase: Suspended)." in waited.stderr.splitlines()
 
 
-def test_a_user_without_rights_gets_exit_4(running_operator: object, control_plane: ControlPlane, namespace: str) -> None:
+def test_a_user_without_rights_gets_exit_4(
+    running_operator: object, control_plane: ControlPlane, namespace: str
+) -> None:
     kubeconfig = control_plane.service_account_kubeconfig(namespace, "viewer-of-nothing")
     denied = _run(kubeconfig, "llmtrain list")
     assert denied.returncode == Exit.CLUSTER

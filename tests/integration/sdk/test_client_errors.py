@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from integration.sdk.jobs import python_job
-from testenv.controlplane import ControlPlane
-
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
+from integration.sdk.jobs import python_job
 from llmtrain import CRDNotInstalled, JobExists, JobNotFound, JobRejected, PermissionDenied, TrainingClient
 from llmtrain.api.errors import InvalidJobError
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.client.errors import from_api_exception
+from testenv.controlplane import ControlPlane
 
 
 def test_server_side_validation_names_the_field_with_the_sdks_message(client: TrainingClient) -> None:
@@ -25,9 +24,11 @@ def test_server_side_validation_names_the_field_with_the_sdks_message(client: Tr
         client.create(job)
     with pytest.raises(InvalidJobError) as offline:
         LLMTrainingJob.from_dict(job.to_wire())
-    assert [str(v) for v in raised.value.violations] == [str(v) for v in offline.value.violations] == [
-        "spec.trainer.parallelism.tensorParallel: 3 does not divide nodes x procsPerNode = 2"
-    ]
+    assert (
+        [str(v) for v in raised.value.violations]
+        == [str(v) for v in offline.value.violations]
+        == ["spec.trainer.parallelism.tensorParallel: 3 does not divide nodes x procsPerNode = 2"]
+    )
     assert client.list() == []
 
 
@@ -52,7 +53,10 @@ def test_a_user_without_rbac_is_denied(client: TrainingClient, control_plane: Co
         assert denied.namespace == namespace
         with pytest.raises(PermissionDenied) as raised:
             denied.list()
-    assert f'User "system:serviceaccount:{namespace}:no-rights" cannot list resource "llmtrainingjobs"' in raised.value.message
+    assert (
+        f'User "system:serviceaccount:{namespace}:no-rights" cannot list resource "llmtrainingjobs"'
+        in raised.value.message
+    )
 
 
 def test_suspend_and_resume_set_the_run_policy(client: TrainingClient) -> None:
@@ -62,7 +66,9 @@ def test_suspend_and_resume_set_the_run_policy(client: TrainingClient) -> None:
     assert client.resume("pausable").spec.run_policy.suspend is False
 
 
-def test_the_servers_answer_for_a_resource_it_does_not_serve_reads_as_no_crd(control_plane: ControlPlane, namespace: str) -> None:
+def test_the_servers_answer_for_a_resource_it_does_not_serve_reads_as_no_crd(
+    control_plane: ControlPlane, namespace: str
+) -> None:
     # The session's cluster has the CRD, so ask for a group it does not serve: the API
     # server answers that the way it answers for llmtrain.dev without the CRD.
     api = CustomObjectsApi(new_client_from_config(str(control_plane.kubeconfig_path)))  # type: ignore[no-untyped-call]

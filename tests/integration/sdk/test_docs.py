@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from doc_snippets import DOCS, run
-from testenv.pytest_plugin import Kubectl
 
 from llmtrain import TrainingClient
 from llmtrain.api.names import pod_selector
+from support.doc_snippets import DOCS, run
+from testenv.pytest_plugin import Kubectl
 
 
 def test_the_sdk_page_runs_the_tiny_job_against_a_cluster(

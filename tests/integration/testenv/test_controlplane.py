@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from testenv.testing import apply, eventually, get
 
 from testenv import ControlPlane
 from testenv.kubeapi import ApiError, KubeAPI
 from testenv.pytest_plugin import Kubectl
+from testenv.testing import apply, eventually, get
 
 CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",

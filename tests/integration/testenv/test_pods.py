@@ -84,7 +84,7 @@ def test_deleting_a_running_pod_stops_its_process(node_agent: NodeAgent, kubectl
 
 
 def test_config_map_volume_and_working_dir(node_agent: NodeAgent, kubectl: Kubectl) -> None:
-    kubectl("create", "configmap", "files", "--from-literal=config.json={\"lr\": 3}")
+    kubectl("create", "configmap", "files", '--from-literal=config.json={"lr": 3}')
     code = "import json, os; print(os.getcwd(), json.load(open('/etc/testenv-demo/config.json'))['lr'])"
     pod = python_pod(
         "reader",

@@ -59,14 +59,28 @@ class Run:
 
 def torchrun_command(config_path: Path, nproc: int) -> list[str]:
     """What a pod runs: torchrun through llmtrain-torchrun, which reports how workers ended."""
-    return [sys.executable, "-m", "llmtrain_trainer.launch", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "llmtrain_trainer", "--config", str(config_path)]
+    return [
+        sys.executable,
+        "-m",
+        "llmtrain_trainer.launch",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "llmtrain_trainer",
+        "--config",
+        str(config_path),
+    ]
 
 
 def trainer_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # Port 0: each run's metrics server takes a free port, so runs never collide.
-    return {**os.environ, "OMP_NUM_THREADS": "1", "LLMTRAIN_METRICS_PORT": "0", "PYTHONUNBUFFERED": "1",
-            **(extra or {})}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "LLMTRAIN_METRICS_PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
+    }
 
 
 def report_lines(output: str) -> list[str]:
@@ -113,29 +127,43 @@ def rank_of(pid: int) -> int | None:
 
 def run_to_end(config_path: Path, run_dir: Path, nproc: int, env: dict[str, str] | None = None) -> Run:
     """Run the trainer until it exits."""
-    done = subprocess.run(torchrun_command(config_path, nproc), env=trainer_env(env), capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        torchrun_command(config_path, nproc), env=trainer_env(env), capture_output=True, text=True, timeout=300
+    )
     return Run(run_dir, done.returncode, done.stdout + done.stderr)
 
 
-def start_and_signal(config_path: Path, run_dir: Path, nproc: int, after_step: int, sig: signal.Signals,
-                     everyone: bool, one_worker: bool = False) -> Run:
+def start_and_signal(
+    config_path: Path,
+    run_dir: Path,
+    nproc: int,
+    after_step: int,
+    sig: signal.Signals,
+    everyone: bool,
+    one_worker: bool = False,
+) -> Run:
     """Start a run, send `sig` as soon as rank 0 logs step `after_step`, and wait for the exit.
 
     With `everyone` torchrun and every worker get the signal (a node dying); with
     `one_worker` only the worker of the last rank does (the OOM killer's choice); otherwise only
     torchrun does, as from the kubelet.
     """
-    process = subprocess.Popen(torchrun_command(config_path, nproc), env=trainer_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        torchrun_command(config_path, nproc),
+        env=trainer_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
         lines.append(line)
         if f"INFO step {after_step}/" in line:
             workers = {rank_of(pid): pid for pid in descendants(process.pid) if rank_of(pid) is not None}
-            targets = ([process.pid, *workers.values()] if everyone else [workers[nproc - 1]] if one_worker
-                       else [process.pid])
+            targets = (
+                [process.pid, *workers.values()] if everyone else [workers[nproc - 1]] if one_worker else [process.pid]
+            )
             for pid in targets:
                 os.kill(pid, sig)
             break
@@ -152,6 +180,8 @@ def word_tokenizer(path: Path, words: list[str]) -> Path:
 
     tokenizer = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer.train_from_iterator([" ".join(words)], trainer=trainers.WordLevelTrainer(special_tokens=["<unk>", "</s>"]))
+    tokenizer.train_from_iterator(
+        [" ".join(words)], trainer=trainers.WordLevelTrainer(special_tokens=["<unk>", "</s>"])
+    )
     tokenizer.save(str(path))
     return path

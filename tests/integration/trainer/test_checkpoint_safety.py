@@ -8,9 +8,17 @@ import signal
 from pathlib import Path
 
 import pytest
-from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE
 
-from integration.trainer.runs import Launcher, Run, base_config, report_lines, run_to_end, start_and_signal, write_config
+from integration.trainer.runs import (
+    Launcher,
+    Run,
+    base_config,
+    report_lines,
+    run_to_end,
+    start_and_signal,
+    write_config,
+)
+from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE
 
 JOB = {"LLMTRAIN_JOB_NAME": "job-a", "LLMTRAIN_JOB_NAMESPACE": "team", "LLMTRAIN_JOB_UID": "uid-a"}
 
@@ -22,12 +30,16 @@ def truncate(step_dir: Path) -> Path:
 
 
 def snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in directory.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in directory.rglob("*")
+        if p.is_file()
+    }
 
 
-def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(launch: Launcher, tmp_path: Path,
-                                                                     fsdp_run: Run) -> None:
+def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(
+    launch: Launcher, tmp_path: Path, fsdp_run: Run
+) -> None:
     shutil.copytree(fsdp_run.checkpoints, tmp_path / "checkpoints")
     shard = truncate(tmp_path / "checkpoints" / "step-00000024")
     run = launch(tmp_path, 2)
@@ -40,8 +52,7 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(launch: Launc
     assert shard.stat().st_size == (fsdp_run.checkpoints / "step-00000024" / shard.name).stat().st_size
 
 
-def test_a_checkpoint_whose_metadata_does_not_load_is_skipped(launch: Launcher, tmp_path: Path,
-                                                               fsdp_run: Run) -> None:
+def test_a_checkpoint_whose_metadata_does_not_load_is_skipped(launch: Launcher, tmp_path: Path, fsdp_run: Run) -> None:
     shutil.copytree(fsdp_run.checkpoints, tmp_path / "checkpoints")
     metadata = tmp_path / "checkpoints" / "step-00000024" / ".metadata"
     metadata.write_bytes(bytes(metadata.stat().st_size))  # same size, nothing but zeros
@@ -105,7 +116,8 @@ def test_resume_from_another_jobs_checkpoint_reads_it_and_never_writes_there(
     def weights_only(config: dict[str, object]) -> None:
         config["schedule"]["steps"] = 2  # type: ignore[index]
         config["checkpoint"].update(  # type: ignore[attr-defined]
-            resumeFrom=str(fsdp_run.checkpoints / "step-00000024"), resumeWeightsOnly=True)
+            resumeFrom=str(fsdp_run.checkpoints / "step-00000024"), resumeWeightsOnly=True
+        )
 
     finetuned = launch(tmp_path / "finetuned", 2, weights_only)
     assert finetuned.returncode == 0, finetuned.output[-3000:]
@@ -117,16 +129,20 @@ def test_resume_from_another_jobs_checkpoint_reads_it_and_never_writes_there(
 
     missing = launch(tmp_path / "missing", 1, lambda c: c["checkpoint"].update(resumeFrom=str(tmp_path / "nothing")))
     assert missing.returncode == 1
-    assert report_lines(missing.output)[-1].startswith("llmtrain-trainer: InvalidConfig: rank 0: checkpoint.resumeFrom: ")
+    assert report_lines(missing.output)[-1].startswith(
+        "llmtrain-trainer: InvalidConfig: rank 0: checkpoint.resumeFrom: "
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSEGV])
-def test_a_killed_worker_sets_the_exit_code_and_names_the_signal(corpus: Path, tmp_path: Path,
-                                                                  sig: signal.Signals) -> None:
+def test_a_killed_worker_sets_the_exit_code_and_names_the_signal(
+    corpus: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     config = base_config(corpus, tmp_path)
     config["schedule"]["steps"] = 1000
-    killed = start_and_signal(write_config(tmp_path, config), tmp_path, 2, after_step=2, sig=sig, everyone=False,
-                              one_worker=True)
+    killed = start_and_signal(
+        write_config(tmp_path, config), tmp_path, 2, after_step=2, sig=sig, everyone=False, one_worker=True
+    )
     assert killed.returncode == 128 + sig
     line = report_lines(killed.output)[-1]
     assert line.startswith(f"llmtrain-trainer: WorkerKilled: rank 1 was killed by {sig.name}")

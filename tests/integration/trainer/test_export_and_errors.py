@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import torch
-from llmtrain.api.trainer import ModelConfig
 from transformers import AutoModelForCausalLM
 
 from integration.trainer.runs import Run, report_lines, torchrun_command, trainer_env
+from llmtrain.api.trainer import ModelConfig
 from llmtrain_trainer.checkpoint import ModelAndOptimizer, damage, load_state, step_dirs
 from llmtrain_trainer.models import build_model
 
@@ -50,14 +50,21 @@ def error_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_invalid_config_is_refused_with_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "missing.json")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode != 0 and "cannot read config" in error_line(done)
 
-    (tmp_path / "bad.json").write_text(json.dumps({"model": {"preset": "test", "path": "/m"}, "data": {"paths": []},
-                                                   "optimizer": {"lr": -1}}))
-    done = subprocess.run([sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "bad.json")],
-                          capture_output=True, text=True, timeout=300)
+    (tmp_path / "bad.json").write_text(
+        json.dumps({"model": {"preset": "test", "path": "/m"}, "data": {"paths": []}, "optimizer": {"lr": -1}})
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "llmtrain_trainer", "--config", str(tmp_path / "bad.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = error_line(done)
     assert done.returncode != 0
     assert "model: " in line and "set exactly one of preset" in line
@@ -65,8 +72,11 @@ def test_invalid_config_is_refused_with_one_line(tmp_path: Path) -> None:
 
 
 def test_unsupported_parallelism_is_refused(corpus: Path, tmp_path: Path) -> None:
-    config = {"model": {"preset": "test"}, "data": {"paths": [str(corpus)], "seqLen": 32},
-              "parallelism": {"strategy": "fsdp", "pipelineParallel": 2}}
+    config = {
+        "model": {"preset": "test"},
+        "data": {"paths": [str(corpus)], "seqLen": 32},
+        "parallelism": {"strategy": "fsdp", "pipelineParallel": 2},
+    }
     done = run_with(tmp_path, config)
     assert done.returncode != 0
     assert "parallelism.pipelineParallel: Input should be less than or equal to 1" in error_line(done)
@@ -75,9 +85,16 @@ def test_unsupported_parallelism_is_refused(corpus: Path, tmp_path: Path) -> Non
 def test_a_tokenizer_that_does_not_parse_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "corpus.txt").write_text("some text\n" * 100)
     (tmp_path / "tokenizer.json").write_text("this is not json")
-    config = {"model": {"preset": "test"}, "parallelism": {"compile": False},
-              "data": {"paths": [str(tmp_path / "corpus.txt")], "format": "text", "seqLen": 16,
-                       "tokenizer": str(tmp_path / "tokenizer.json")}}
+    config = {
+        "model": {"preset": "test"},
+        "parallelism": {"compile": False},
+        "data": {
+            "paths": [str(tmp_path / "corpus.txt")],
+            "format": "text",
+            "seqLen": 16,
+            "tokenizer": str(tmp_path / "tokenizer.json"),
+        },
+    }
     done = run_with(tmp_path, config)
     assert done.returncode == 1
     line = error_line(done)

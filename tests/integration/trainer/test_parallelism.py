@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from integration.trainer.runs import Launcher, Run
 
 STEPS = 24

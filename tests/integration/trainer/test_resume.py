@@ -11,9 +11,7 @@ import pytest
 from integration.trainer.runs import Launcher, Run, base_config, run_to_end, start_and_signal, write_config
 
 
-def test_killed_run_resumes_and_continues_the_same_losses(
-    corpus: Path, tmp_path: Path, fsdp_run: Run
-) -> None:
+def test_killed_run_resumes_and_continues_the_same_losses(corpus: Path, tmp_path: Path, fsdp_run: Run) -> None:
     path = write_config(tmp_path, base_config(corpus, tmp_path))
     killed = start_and_signal(path, tmp_path, 2, after_step=10, sig=signal.SIGKILL, everyone=True)
     assert killed.returncode != 0
@@ -31,7 +29,10 @@ def test_killed_run_resumes_and_continues_the_same_losses(
     # Bit for bit: same weights, optimizer state, schedule position and data order.
     assert resumed.losses == fsdp_run.losses
     assert sorted(p.name for p in resumed.checkpoints.iterdir()) == [
-        "hf", "step-00000008", "step-00000016", "step-00000024"
+        "hf",
+        "step-00000008",
+        "step-00000016",
+        "step-00000024",
     ]
 
 

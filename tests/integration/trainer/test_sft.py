@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from integration.trainer.runs import run_to_end, word_tokenizer, write_config
 
-WORDS = "red green blue cat dog bird one two three big small fast slow".split()
+WORDS = ["red", "green", "blue", "cat", "dog", "bird", "one", "two", "three", "big", "small", "fast", "slow"]
 
 
 def test_sft_run_learns_the_responses_and_exports_model_and_tokenizer(tmp_path: Path) -> None:
@@ -22,8 +22,14 @@ def test_sft_run_learns_the_responses_and_exports_model_and_tokenizer(tmp_path: 
             f.write(json.dumps({"prompt": " ".join(prompt), "response": " ".join(reversed(prompt[:3]))}) + "\n")
     config = {
         "model": {"preset": "test"},
-        "data": {"format": "sft", "paths": [str(tmp_path / "train.jsonl")], "tokenizer": str(tokenizer),
-                 "seqLen": 16, "numWorkers": 1, "validationFraction": 0.1},
+        "data": {
+            "format": "sft",
+            "paths": [str(tmp_path / "train.jsonl")],
+            "tokenizer": str(tokenizer),
+            "seqLen": 16,
+            "numWorkers": 1,
+            "validationFraction": 0.1,
+        },
         "objective": "sft",
         "batch": {"microBatchSize": 8, "gradientAccumulationSteps": 1},
         "precision": "fp32",

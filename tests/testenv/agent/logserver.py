@@ -31,7 +31,7 @@ def serve(host: str, cert: Path, key: Path, ca: Path, lookup: Lookup) -> Threadi
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             parts = [unquote(p) for p in url.path.strip("/").split("/")]
             if parts == ["healthz"]:

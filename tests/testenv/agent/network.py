@@ -8,7 +8,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-
 LOCK_DIR = Path(tempfile.gettempdir()) / "testenv-locks"
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from testenv.agentconfig import NodeSpec
 from testenv.agent.kubetime import micro_now, now
+from testenv.agentconfig import NodeSpec
 from testenv.kubeapi import ApiError, KubeAPI, Obj
 
 KUBELET_VERSION = "v1.37.2-testenv"
@@ -127,4 +127,3 @@ class Heartbeat(threading.Thread):
                     _renew(self.api, name)
                 except (ApiError, OSError) as e:
                     print(f"heartbeat of {name} failed: {e}", flush=True)
-

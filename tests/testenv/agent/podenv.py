@@ -81,9 +81,11 @@ def key_value(api: KubeAPI, namespace: str, kind: str, ref: Obj) -> str | None:
     try:
         obj = api.get(f"/api/v1/namespaces/{namespace}/{plural}/{ref['name']}")
     except ApiError as e:
-        if e.status == 404 and ref.get("optional"):
+        if e.status != 404:
+            raise
+        if ref.get("optional"):
             return None
-        raise ConfigError(f'{kind} "{ref["name"]}" not found') if e.status == 404 else e
+        raise ConfigError(f'{kind} "{ref["name"]}" not found') from None
     data = data_of(obj)
     if ref["key"] not in data:
         if ref.get("optional"):
@@ -119,9 +121,11 @@ def container_env(
             try:
                 obj = api.get(f"/api/v1/namespaces/{namespace}/{plural}/{ref['name']}")
             except ApiError as e:
-                if e.status == 404 and ref.get("optional"):
+                if e.status != 404:
+                    raise
+                if ref.get("optional"):
                     continue
-                raise ConfigError(f'{plural[:-1]} "{ref["name"]}" not found') if e.status == 404 else e
+                raise ConfigError(f'{plural[:-1]} "{ref["name"]}" not found') from None
             env.update({prefix + k: v.decode(errors="replace") for k, v in data_of(obj).items()})
     for var in container.get("env", []):
         source = var.get("valueFrom")

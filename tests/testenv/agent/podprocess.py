@@ -8,6 +8,7 @@ address, cluster DNS names).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -299,10 +300,8 @@ class ProcessPod(threading.Thread):
         for c in running:
             assert c.proc is not None
             c.killed_by_agent = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(c.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         for c in running:
             assert c.proc is not None

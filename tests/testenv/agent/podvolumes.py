@@ -134,7 +134,7 @@ def _key_files(api: KubeAPI, namespace: str, kind: str, ref: Obj, mode: int) -> 
         if item["key"] not in data:
             if ref.get("optional"):
                 continue
-            raise MountError(f'key {item["key"]} not found in {kind} {namespace}/{name}')
+            raise MountError(f"key {item['key']} not found in {kind} {namespace}/{name}")
         files[item["path"]] = (data[item["key"]], item.get("mode", mode))
     return files
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -61,10 +62,8 @@ class Runtime:
             "action": reason,
             "count": 1,
         }  # fmt: skip
-        try:
+        with contextlib.suppress(ApiError, OSError):  # events are best effort, as in the kubelet
             self.api.create(f"/api/v1/namespaces/{meta['namespace']}/events", event)
-        except (ApiError, OSError):
-            pass  # events are best effort, as in the kubelet
 
     def delete_pod(self, pod: Obj) -> None:
         """Remove a pod object whose containers are gone (grace 0, this very pod only)."""

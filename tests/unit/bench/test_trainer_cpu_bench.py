@@ -50,11 +50,16 @@ def test_ours_from_records_refuses_missing_steps(bench: ModuleType) -> None:
         bench.ours_from_records([{"kind": "train", "step": 2, "tokens_per_second": 8.0}], settings)
 
 
-def test_tiny_benchmark_reports_both_trainers_and_the_ratio(bench: ModuleType, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_benchmark_reports_both_trainers_and_the_ratio(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "report.json"
-    assert bench.main(["--seq-len", "16", "--batch", "2", "--warmup", "1", "--steps", "2", "--threads", "1",
-                       "--out", str(out)]) == 0
+    assert (
+        bench.main(
+            ["--seq-len", "16", "--batch", "2", "--warmup", "1", "--steps", "2", "--threads", "1", "--out", str(out)]
+        )
+        == 0
+    )
 
     report = json.loads(out.read_text())
     ours, theirs = report["ours"], report["theirs"]
@@ -63,7 +68,8 @@ def test_tiny_benchmark_reports_both_trainers_and_the_ratio(bench: ModuleType, t
         assert m["tokens_per_second"] > 0 and m["median_tokens_per_second"] > 0
     assert report["ratio"] == pytest.approx(ours["tokens_per_second"] / theirs["tokens_per_second"])
     assert report["median_ratio"] == pytest.approx(
-        ours["median_tokens_per_second"] / theirs["median_tokens_per_second"])
+        ours["median_tokens_per_second"] / theirs["median_tokens_per_second"]
+    )
     assert report["settings"]["preset"] == "test" and report["environment"]["torch"]
     printed = capsys.readouterr().out
     assert "llmtrain_trainer" in printed and "transformers.Trainer" in printed and "ratio ours/theirs" in printed

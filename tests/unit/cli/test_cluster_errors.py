@@ -25,7 +25,9 @@ def nowhere(tmp_path: Path, closed_port: int) -> Path:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": f"https://127.0.0.1:{closed_port}", "insecure-skip-tls-verify": True}}],
+        "clusters": [
+            {"name": "c", "cluster": {"server": f"https://127.0.0.1:{closed_port}", "insecure-skip-tls-verify": True}}
+        ],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
         "current-context": "c",

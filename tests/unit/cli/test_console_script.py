@@ -13,7 +13,9 @@ LLMTRAIN = Path(sys.executable).parent / "llmtrain"
 
 def test_validate_a_bad_file_exits_2_naming_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "job.yaml"
-    generated = subprocess.run([LLMTRAIN, "generate", "pretrain", "gpt", "--data", "/d/a.bin"], capture_output=True, text=True, check=True)
+    generated = subprocess.run(
+        [LLMTRAIN, "generate", "pretrain", "gpt", "--data", "/d/a.bin"], capture_output=True, text=True, check=True
+    )
     bad.write_text(generated.stdout.replace("gpus: 8", "gpus: 8\n  procsPerNode: 3\n  shmSize: lots"))
     result = subprocess.run([LLMTRAIN, "validate", str(bad)], capture_output=True, text=True)
     assert result.returncode == Exit.INVALID

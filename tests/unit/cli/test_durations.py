@@ -20,7 +20,8 @@ def test_a_bad_duration_is_a_usage_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(5, "5s"), (119, "119s"), (150, "2m30s"), (300, "5m"), (4000, "1h6m"), (4 * 3600, "4h"), (50 * 3600, "2d2h")]
+    ("seconds", "text"),
+    [(5, "5s"), (119, "119s"), (150, "2m30s"), (300, "5m"), (4000, "1h6m"), (4 * 3600, "4h"), (50 * 3600, "2d2h")],
 )
 def test_ages_are_as_compact_as_kubectls(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

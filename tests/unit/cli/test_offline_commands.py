@@ -14,8 +14,21 @@ from llmtrain.cli.exitcodes import Exit
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "manifests" / "examples").glob("*.yaml"))
 COMMANDS = [
-    [], ["submit"], ["get"], ["list"], ["describe"], ["wait"], ["delete"], ["suspend"], ["resume"],
-    ["logs"], ["validate"], ["generate"], ["generate", "pretrain"], ["generate", "finetune"], ["generate", "custom"],
+    [],
+    ["submit"],
+    ["get"],
+    ["list"],
+    ["describe"],
+    ["wait"],
+    ["delete"],
+    ["suspend"],
+    ["resume"],
+    ["logs"],
+    ["validate"],
+    ["generate"],
+    ["generate", "pretrain"],
+    ["generate", "finetune"],
+    ["generate", "custom"],
 ]
 
 
@@ -69,7 +82,10 @@ def test_cross_field_messages_are_the_ones_the_api_server_gives(runner: CliRunne
     job["spec"]["trainer"]["parallelism"] = {"tensorParallel": 4}
     result = runner.invoke(cli, ["validate", "-"], input=yaml.safe_dump(job))
     assert result.exit_code == Exit.INVALID, result.output
-    assert "  spec.trainer.parallelism.tensorParallel: 4 does not divide nodes x procsPerNode = 6" in result.stderr.splitlines()
+    assert (
+        "  spec.trainer.parallelism.tensorParallel: 4 does not divide nodes x procsPerNode = 6"
+        in result.stderr.splitlines()
+    )
 
 
 def test_a_file_that_is_not_yaml_exits_2(runner: CliRunner) -> None:
@@ -85,11 +101,36 @@ def test_a_missing_file_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> N
 
 
 def test_generate_pretrain_prints_the_job_the_options_describe(runner: CliRunner) -> None:
-    result = runner.invoke(cli, [
-        "generate", "pretrain", "tiny", "--model", "test", "--gpus", "0", "--nodes", "2", "--steps", "20",
-        "--data", "/data/tokens.bin", "--mount", "/data=tiny-data", "--env", "HF_HOME=/tmp/hf", "--label", "team=nlp",
-        "--set", "runPolicy.backoffLimit=1", "--set", "trainer.logging.interval=2", "-n", "ml",
-    ])
+    result = runner.invoke(
+        cli,
+        [
+            "generate",
+            "pretrain",
+            "tiny",
+            "--model",
+            "test",
+            "--gpus",
+            "0",
+            "--nodes",
+            "2",
+            "--steps",
+            "20",
+            "--data",
+            "/data/tokens.bin",
+            "--mount",
+            "/data=tiny-data",
+            "--env",
+            "HF_HOME=/tmp/hf",
+            "--label",
+            "team=nlp",
+            "--set",
+            "runPolicy.backoffLimit=1",
+            "--set",
+            "trainer.logging.interval=2",
+            "-n",
+            "ml",
+        ],
+    )
     assert result.exit_code == 0, result.output
     job = LLMTrainingJob.from_yaml(result.output)
     assert (job.metadata.name, job.metadata.namespace, job.metadata.labels) == ("tiny", "ml", {"team": "nlp"})
@@ -98,14 +139,24 @@ def test_generate_pretrain_prints_the_job_the_options_describe(runner: CliRunner
     assert (job.spec.trainer.schedule.steps, job.spec.trainer.logging.interval) == (20, 2)
     assert job.spec.env is not None and job.spec.env[0].name == "HF_HOME"
     assert job == LLMTrainingJob.pretrain(
-        "tiny", model="test", gpus=0, nodes=2, steps=20, data=["/data/tokens.bin"], mounts={"/data": "tiny-data"},
-        env={"HF_HOME": "/tmp/hf"}, labels={"team": "nlp"}, namespace="ml",
+        "tiny",
+        model="test",
+        gpus=0,
+        nodes=2,
+        steps=20,
+        data=["/data/tokens.bin"],
+        mounts={"/data": "tiny-data"},
+        env={"HF_HOME": "/tmp/hf"},
+        labels={"team": "nlp"},
+        namespace="ml",
         spec={"runPolicy": {"backoffLimit": 1}, "trainer": {"logging": {"interval": 2}}},
     )
 
 
 def test_generate_output_validates(runner: CliRunner) -> None:
-    generated = runner.invoke(cli, ["generate", "finetune", "sft", "--model", "/models/m", "--data", "/d/chat.jsonl", "-o", "json"])
+    generated = runner.invoke(
+        cli, ["generate", "finetune", "sft", "--model", "/models/m", "--data", "/d/chat.jsonl", "-o", "json"]
+    )
     assert generated.exit_code == 0, generated.output
     checked = runner.invoke(cli, ["validate", "-"], input=generated.output)
     assert checked.exit_code == 0, checked.output
@@ -113,7 +164,9 @@ def test_generate_output_validates(runner: CliRunner) -> None:
 
 
 def test_generate_custom_passes_the_command_through(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["generate", "custom", "s", "--image", "img:1", "--gpus", "0", "--", "train.py", "--lr", "3e-4"])
+    result = runner.invoke(
+        cli, ["generate", "custom", "s", "--image", "img:1", "--gpus", "0", "--", "train.py", "--lr", "3e-4"]
+    )
     assert result.exit_code == 0, result.output
     assert LLMTrainingJob.from_yaml(result.output).spec.command == ["train.py", "--lr", "3e-4"]
 

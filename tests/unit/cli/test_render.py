@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -15,7 +15,7 @@ from llmtrain.cli.progress import COLUMNS, Display
 from llmtrain.cli.render import MFU_NOTE, describe, table
 from llmtrain.client.events import JobEvent
 
-START = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 def _job(name: str, **status: Any) -> LLMTrainingJob:
@@ -50,7 +50,13 @@ def test_the_bar_shows_phase_changes_and_the_latest_figures() -> None:
 
 
 def test_the_summary_line_gives_the_duration_and_the_last_figures() -> None:
-    done = _job("gpt", phase="Succeeded", startTime=START.isoformat(), completionTime=(START + timedelta(seconds=150)).isoformat(), progress=PROGRESS)
+    done = _job(
+        "gpt",
+        phase="Succeeded",
+        startTime=START.isoformat(),
+        completionTime=(START + timedelta(seconds=150)).isoformat(),
+        progress=PROGRESS,
+    )
     assert finished_line(done) == "llmtrainingjob/gpt Succeeded in 2m30s: step 7/10, loss 2.5, 1,000 tokens/s, ETA 3s"
     assert finished_line(_job("new")) == "llmtrainingjob/new Pending"
 
@@ -66,9 +72,20 @@ def test_the_list_table_reads_like_kubectl_get() -> None:
 
 def test_describe_shows_the_failure_conditions_events_and_what_mfu_means() -> None:
     failed = _job(
-        "gpt", phase="Failed", attempt=1, progress=PROGRESS,
+        "gpt",
+        phase="Failed",
+        attempt=1,
+        progress=PROGRESS,
         failure={"reason": "OOMKilled", "rank": 1, "pod": "gpt-node-1", "exitCode": 137, "message": "out of memory"},
-        conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "gave up", "lastTransitionTime": START.isoformat()}],
+        conditions=[
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "BackoffLimitExceeded",
+                "message": "gave up",
+                "lastTransitionTime": START.isoformat(),
+            }
+        ],
     )
     events = [JobEvent(START, "Warning", "BackOff", "Pod/gpt-node-1", "[rank 1] crashed", 2)]
     console, out = _console()
@@ -82,10 +99,12 @@ def test_describe_shows_the_failure_conditions_events_and_what_mfu_means() -> No
 
 
 def test_a_restarting_job_says_where_it_resumes_instead_of_stale_figures() -> None:
-    restarting = _job("gpt", phase="Restarting", attempt=1, restarts=1,
-                      progress={"step": 200, "totalSteps": 10, "resumingFrom": 200})
+    restarting = _job(
+        "gpt", phase="Restarting", attempt=1, restarts=1, progress={"step": 200, "totalSteps": 10, "resumingFrom": 200}
+    )
     console, out = _console()
     console.print(describe(restarting, []))
     assert "Progress:    restarting from the checkpoint of step 200" in out.getvalue()
     assert finished_line(_job("gpt", phase="Pending", progress={"step": 0, "resumingFrom": 0})).endswith(
-        "restarting from the start")
+        "restarting from the start"
+    )

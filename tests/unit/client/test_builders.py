@@ -9,8 +9,16 @@ from llmtrain import InvalidJobError, LLMTrainingJob
 
 def test_pretrain_reads_as_the_job_it_builds() -> None:
     job = LLMTrainingJob.pretrain(
-        "gpt-small", model="llama-1b", data="/data/tokens/*.bin", nodes=4, gpus=8,
-        steps=20_000, lr=6e-4, mounts={"/data": "fineweb"}, checkpoint_pvc="gpt-ckpt", namespace="ml",
+        "gpt-small",
+        model="llama-1b",
+        data="/data/tokens/*.bin",
+        nodes=4,
+        gpus=8,
+        steps=20_000,
+        lr=6e-4,
+        mounts={"/data": "fineweb"},
+        checkpoint_pvc="gpt-ckpt",
+        namespace="ml",
     )
     spec = job.spec
     assert (job.metadata.name, job.metadata.namespace) == ("gpt-small", "ml")
@@ -64,8 +72,12 @@ def test_finetune_defaults_to_sft_with_the_models_own_tokenizer() -> None:
 
 def test_custom_runs_the_command_under_torchrun_from_your_image() -> None:
     job = LLMTrainingJob.custom(
-        "my-script", "registry.example.com/team/trainer:1", ["train.py", "--lr", "3e-4"],
-        nodes=4, env={"NCCL_DEBUG": "WARN"}, backoff_limit=2,
+        "my-script",
+        "registry.example.com/team/trainer:1",
+        ["train.py", "--lr", "3e-4"],
+        nodes=4,
+        env={"NCCL_DEBUG": "WARN"},
+        backoff_limit=2,
     )
     assert job.spec.image == "registry.example.com/team/trainer:1"
     assert job.spec.command == ["train.py", "--lr", "3e-4"]
@@ -76,7 +88,9 @@ def test_custom_runs_the_command_under_torchrun_from_your_image() -> None:
 
 def test_spec_overrides_are_merged_last_and_win() -> None:
     job = LLMTrainingJob.pretrain(
-        "gpt", data="/d/a.bin", backoff_limit=2,
+        "gpt",
+        data="/d/a.bin",
+        backoff_limit=2,
         spec={"runPolicy": {"ttlSecondsAfterFinished": 60}, "trainer": {"eval": {"interval": 7}}},
     )
     assert job.spec.run_policy.backoff_limit == 2

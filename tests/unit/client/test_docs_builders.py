@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doc_snippets import DOCS, run, snippets
+from support.doc_snippets import DOCS, run, snippets
 
 PAGE = DOCS / "sdk.md"
 CLIENT_SECTION = "\n## The client\n"

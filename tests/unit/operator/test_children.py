@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from operator_objects import stored_job
 
 from llmtrain_operator import children
 from llmtrain_operator.settings import OperatorSettings
+from support.operator_objects import stored_job
 
 SETTINGS = OperatorSettings(gpu_resource="example.com/gpu", default_image="llmtrain/trainer:test")
 
@@ -37,7 +37,9 @@ def test_pod_carries_the_torchrun_contract() -> None:
     assert container["command"] == ["llmtrain-torchrun"]
     assert container["args"] == ["-m", "llmtrain_trainer", "--config", "/etc/llmtrain/config.json"]
     assert (container["terminationMessagePath"], container["terminationMessagePolicy"]) == (
-        "/dev/termination-log", "FallbackToLogsOnError")
+        "/dev/termination-log",
+        "FallbackToLogsOnError",
+    )
     assert spec["terminationGracePeriodSeconds"] == 120
     env = _env(pod)
     assert env["PET_NNODES"] == "2" and env["PET_NPROC_PER_NODE"] == "8" and env["PET_NODE_RANK"] == "1"
@@ -70,7 +72,12 @@ def test_shm_checkpoint_and_config_volumes() -> None:
     assert volumes["llmtrain-config"]["configMap"] == {"name": "gpt-config"}
     assert volumes["data"]["persistentVolumeClaim"] == {"claimName": "tokens"}
     mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
-    assert mounts == {"llmtrain-shm": "/dev/shm", "llmtrain-checkpoint": "/ckpt", "llmtrain-config": "/etc/llmtrain", "data": "/data"}
+    assert mounts == {
+        "llmtrain-shm": "/dev/shm",
+        "llmtrain-checkpoint": "/ckpt",
+        "llmtrain-config": "/etc/llmtrain",
+        "data": "/data",
+    }
 
 
 def test_custom_command_runs_under_torchrun_without_a_config() -> None:
@@ -132,14 +139,19 @@ def test_elastic_jobs_use_the_c10d_rendezvous() -> None:
     assert env["PET_NNODES"] == "2:4" and env["PET_RDZV_BACKEND"] == "c10d"
     assert env["PET_RDZV_ENDPOINT"] == "gpt-node-0.gpt.ml.svc:29500"
     assert env["PET_RDZV_ID"] == "uid-1-7" and env["PET_MAX_RESTARTS"] == "5"
-    assert env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "1", "a node joining a running gang needs MASTER_ADDR republished"
+    assert env["TORCH_DISABLE_SHARE_RDZV_TCP_STORE"] == "1", (
+        "a node joining a running gang needs MASTER_ADDR republished"
+    )
 
 
 def test_headless_service_resolves_unready_pods() -> None:
     service = children.headless_service(stored_job())
     assert service["metadata"]["name"] == "gpt"
     assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
-    assert service["spec"]["selector"] == {"app.kubernetes.io/managed-by": "llmtrain-operator", "llmtrain.dev/job-name": "gpt"}
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/managed-by": "llmtrain-operator",
+        "llmtrain.dev/job-name": "gpt",
+    }
 
 
 def test_config_map_spells_out_every_default() -> None:
@@ -150,7 +162,10 @@ def test_config_map_spells_out_every_default() -> None:
 
 @pytest.mark.parametrize(
     ("provider", "api_version", "scheduler"),
-    [("coscheduling", "scheduling.x-k8s.io/v1alpha1", "scheduler-plugins-scheduler"), ("volcano", "scheduling.volcano.sh/v1beta1", "volcano")],
+    [
+        ("coscheduling", "scheduling.x-k8s.io/v1alpha1", "scheduler-plugins-scheduler"),
+        ("volcano", "scheduling.volcano.sh/v1beta1", "volcano"),
+    ],
 )
 def test_gang_scheduling_makes_a_pod_group(provider: str, api_version: str, scheduler: str) -> None:
     job = stored_job({"nodes": 4, "command": ["x.py"], "scheduling": {"gang": {"enabled": True, "provider": provider}}})

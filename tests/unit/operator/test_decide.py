@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from operator_objects import pod_body, pods, stored_job
-
 from llmtrain.api.job import LLMTrainingJob
-
 from llmtrain_operator.decide import Plan, decide
+from support.operator_objects import pod_body, pods, stored_job
 
-NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 SPEC: dict[str, Any] = {
     "nodes": 2,
     "trainer": {"model": {"preset": "test"}, "data": {"paths": ["/d"]}},
@@ -48,7 +46,9 @@ def test_a_new_job_creates_every_rank_of_attempt_one() -> None:
 def test_unschedulable_pods_say_why_once() -> None:
     job = _after(_job(), decide(_job(), [], NOW))
     reason = "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
-    waiting = pods(pod_body(0, phase="Pending", unschedulable=reason), pod_body(1, phase="Pending", unschedulable=reason))
+    waiting = pods(
+        pod_body(0, phase="Pending", unschedulable=reason), pod_body(1, phase="Pending", unschedulable=reason)
+    )
     plan = decide(job, waiting, NOW)
     assert plan.status.phase == "Pending" and plan.create_ranks == []
     running = next(c for c in plan.status.conditions or [] if c.type == "Running")
@@ -57,7 +57,13 @@ def test_unschedulable_pods_say_why_once() -> None:
     again = decide(_after(job, plan), waiting, NOW + timedelta(seconds=30))
     assert again.events == [] and again.status == plan.status
     reworded = "0/2 nodes are available: 1 node(s) had untolerated taint, 1 Insufficient nvidia.com/gpu."
-    still = decide(_after(job, plan), pods(pod_body(0, phase="Pending", unschedulable=reworded), pod_body(1, phase="Pending", unschedulable=reworded)), NOW)
+    still = decide(
+        _after(job, plan),
+        pods(
+            pod_body(0, phase="Pending", unschedulable=reworded), pod_body(1, phase="Pending", unschedulable=reworded)
+        ),
+        NOW,
+    )
     assert still.events == [], "one event when the job becomes unschedulable, not one per wording"
     assert next(c for c in still.status.conditions or [] if c.type == "Running").message == reworded
 
@@ -123,12 +129,18 @@ def test_a_rejected_trainer_config_is_not_retried() -> None:
     plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
     assert plan.status.phase == "Failed" and plan.status.failure is not None and plan.status.restarts == 0
     assert plan.status.failure.reason == "InvalidConfig" and plan.status.failure.message == report
-    assert plan.events[-1].message == "InvalidConfig on rank 0 (gpt-node-0), exit code 1: rank 0: data.paths: no file matches /d"
+    assert (
+        plan.events[-1].message
+        == "InvalidConfig on rank 0 (gpt-node-0), exit code 1: rank 0: data.paths: no file matches /d"
+    )
 
 
 def test_another_jobs_checkpoints_fail_the_job_at_once() -> None:
     job = _running(_job())
-    report = "llmtrain-trainer: CheckpointOwnedByAnotherJob: rank 0: /ckpt/ml/gpt holds the checkpoints of job ml/gpt (uid x)"
+    report = (
+        "llmtrain-trainer: CheckpointOwnedByAnotherJob: rank 0: "
+        "/ckpt/ml/gpt holds the checkpoints of job ml/gpt (uid x)"
+    )
     plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
     assert plan.status.phase == "Failed" and plan.status.failure is not None
     assert plan.status.failure.reason == "CheckpointOwnedByAnotherJob"
@@ -137,24 +149,32 @@ def test_another_jobs_checkpoints_fail_the_job_at_once() -> None:
 
 def test_a_runtime_error_is_retried_with_a_one_line_reason_and_the_detail_kept() -> None:
     job = _running(_job())
-    report = ("llmtrain-trainer: TrainingError: rank 1: RuntimeError: NaN loss at step 7\n"
-              "Traceback (most recent call last):\n  File \"train.py\", line 9\nRuntimeError: NaN loss at step 7")
+    report = (
+        "llmtrain-trainer: TrainingError: rank 1: RuntimeError: NaN loss at step 7\n"
+        'Traceback (most recent call last):\n  File "train.py", line 9\nRuntimeError: NaN loss at step 7'
+    )
     plan = decide(job, pods(pod_body(0, phase="Failed", exit_code=1, message=report), pod_body(1)), NOW)
     assert plan.status.phase == "Restarting" and plan.status.failure is not None
     assert plan.status.failure.reason == "TrainingError" and plan.status.failure.message == report
     restarting = next(c for c in plan.status.conditions or [] if c.type == "Restarting")
-    assert restarting.message == "TrainingError on rank 0 (gpt-node-0), exit code 1: rank 1: RuntimeError: NaN loss at step 7"
+    assert (
+        restarting.message
+        == "TrainingError on rank 0 (gpt-node-0), exit code 1: rank 1: RuntimeError: NaN loss at step 7"
+    )
     assert plan.stop_at_once, "the pods of a broken gang cannot save: they are stopped without a grace period"
 
 
 def test_a_custom_commands_python_exception_is_its_one_line_reason() -> None:
     job = _running(_job(command=["x.py"], trainer=None))
-    tail = ("[rank1]: Traceback (most recent call last):\n[rank1]:   File \"x.py\", line 3, in <module>\n"
-            "[rank1]: ValueError: learning rate must be positive\n" + TORCHRUN_SUMMARY.replace("-9", "1"))
+    tail = (
+        '[rank1]: Traceback (most recent call last):\n[rank1]:   File "x.py", line 3, in <module>\n'
+        "[rank1]: ValueError: learning rate must be positive\n" + TORCHRUN_SUMMARY.replace("-9", "1")
+    )
     plan = decide(job, pods(pod_body(1, phase="Failed", exit_code=1, message=tail), pod_body(0)), NOW)
     assert plan.status.failure is not None and plan.status.failure.reason == "Error"
     assert plan.status.failure.one_line() == (
-        "Error on rank 1 (gpt-node-1), exit code 1: ValueError: learning rate must be positive")
+        "Error on rank 1 (gpt-node-1), exit code 1: ValueError: learning rate must be positive"
+    )
 
 
 def test_a_long_log_tail_is_bounded_to_its_end() -> None:
@@ -188,7 +208,8 @@ def test_a_worker_killed_under_plain_torchrun_counts_as_its_signal() -> None:
     assert plan.status.phase == "Restarting" and plan.status.failure is not None
     assert (plan.status.failure.reason, plan.status.failure.exit_code) == ("WorkerKilled", 137)
     assert plan.status.failure.message.startswith(
-        "llmtrain-trainer: WorkerKilled: a worker was killed by SIGKILL, probably out of memory")
+        "llmtrain-trainer: WorkerKilled: a worker was killed by SIGKILL, probably out of memory"
+    )
 
 
 def test_the_launchers_signal_exit_code_is_retried_under_exit_code_policy() -> None:
@@ -201,26 +222,41 @@ def test_the_launchers_signal_exit_code_is_retried_under_exit_code_policy() -> N
 
 def test_progress_after_a_restart_says_where_it_resumes() -> None:
     job = _running(_job())
-    metrics = {"llmtrain_step": 180.0, "llmtrain_total_steps": 300.0, "llmtrain_loss": 1.5,
-               "llmtrain_tokens_per_second": 900.0, "llmtrain_tokens_total": 1000.0, "llmtrain_checkpoint_step": 150.0}
+    metrics = {
+        "llmtrain_step": 180.0,
+        "llmtrain_total_steps": 300.0,
+        "llmtrain_loss": 1.5,
+        "llmtrain_tokens_per_second": 900.0,
+        "llmtrain_tokens_total": 1000.0,
+        "llmtrain_checkpoint_step": 150.0,
+    }
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     failed = decide(running, pods(pod_body(0, phase="Failed", exit_code=1), pod_body(1)), NOW + timedelta(seconds=5))
     progress = failed.status.progress
     assert progress is not None and failed.status.phase == "Restarting"
     assert (progress.step, progress.resuming_from, progress.loss, progress.tokens_per_second, progress.eta) == (
-        150, 150, None, None, None)
+        150,
+        150,
+        None,
+        None,
+        None,
+    )
     # The new attempt's first figures replace the note.
     restarted = _after(running, failed)
     next_attempt = _after(restarted, decide(restarted, [], NOW + timedelta(seconds=10)))
     first = {**metrics, "llmtrain_step": 160.0}
-    plan = decide(next_attempt, pods(pod_body(0, attempt=2), pod_body(1, attempt=2)), NOW + timedelta(seconds=30), first)
+    plan = decide(
+        next_attempt, pods(pod_body(0, attempt=2), pod_body(1, attempt=2)), NOW + timedelta(seconds=30), first
+    )
     assert plan.status.progress is not None
     assert (plan.status.progress.step, plan.status.progress.resuming_from) == (160, None)
 
 
 def test_an_image_that_cannot_be_pulled_fails_the_job() -> None:
     job = _after(_job(), decide(_job(), [], NOW))
-    stuck = pods(pod_body(0, phase="Pending", running=False, waiting="ImagePullBackOff", message="not found"), pod_body(1))
+    stuck = pods(
+        pod_body(0, phase="Pending", running=False, waiting="ImagePullBackOff", message="not found"), pod_body(1)
+    )
     plan = decide(job, stuck, NOW)
     assert plan.status.phase == "Failed" and plan.status.failure is not None
     assert plan.status.failure.reason == "ImagePullBackOff"
@@ -238,7 +274,11 @@ def test_success_keeps_finished_pods_by_default_and_deletes_all_on_request() -> 
 
 def test_suspend_stops_the_pods_and_resume_starts_a_new_attempt() -> None:
     job = _running(_job())
-    suspended_job = job.model_copy(update={"spec": job.spec.model_copy(update={"run_policy": job.spec.run_policy.model_copy(update={"suspend": True})})})
+    suspended_job = job.model_copy(
+        update={
+            "spec": job.spec.model_copy(update={"run_policy": job.spec.run_policy.model_copy(update={"suspend": True})})
+        }
+    )
     plan = decide(suspended_job, pods(pod_body(0), pod_body(1)), NOW)
     assert plan.status.phase == "Suspended" and sorted(plan.delete_pods) == ["gpt-node-0", "gpt-node-1"]
     resumed = decide(_after(job, plan), pods(pod_body(0, deleting=True)), NOW)
@@ -288,7 +328,11 @@ def test_an_elastic_job_scales_with_nodes() -> None:
     assert plan.delete_pods == ["gpt-node-1"] and plan.status.phase == "Running"
     stopped = pods(pod_body(0), pod_body(1, phase="Failed", exit_code=143))
     after_sigterm = decide(_after(shrunk, plan), stopped, NOW)
-    assert (after_sigterm.status.phase, after_sigterm.status.attempt, after_sigterm.status.restarts) == ("Running", 1, 0)
+    assert (after_sigterm.status.phase, after_sigterm.status.attempt, after_sigterm.status.restarts) == (
+        "Running",
+        1,
+        0,
+    )
     assert after_sigterm.status.failure is None and after_sigterm.delete_pods == ["gpt-node-1"]
 
 
@@ -309,7 +353,9 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     assert (progress.step, progress.total_steps, progress.loss, progress.mfu) == (100, 1100, 2.5, 0.4)
     assert progress.eta == "16m", "1000 steps x 1000 tokens at 1000 tokens/s: 1000 s, written as kubectl writes an age"
     assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/ml/gpt/step-00000050", NOW)
-    later = decide(_after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0})
+    later = decide(
+        _after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0}
+    )
     assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"
     assert later.status.checkpoint is not None and later.status.checkpoint.saved_at == NOW
 
@@ -323,12 +369,22 @@ def test_deciding_again_changes_nothing() -> None:
 
 def test_success_reports_the_last_step_and_checkpoint_of_the_built_in_trainer() -> None:
     job = _running(_job(trainer={**SPEC["trainer"], "schedule": {"steps": 300}}))
-    metrics = {"llmtrain_step": 280.0, "llmtrain_total_steps": 300.0, "llmtrain_loss": 0.8, "llmtrain_checkpoint_step": 250.0}
+    metrics = {
+        "llmtrain_step": 280.0,
+        "llmtrain_total_steps": 300.0,
+        "llmtrain_loss": 0.8,
+        "llmtrain_checkpoint_step": 250.0,
+    }
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
     plan = decide(running, done, NOW + timedelta(seconds=5))
     progress, checkpoint = plan.status.progress, plan.status.checkpoint
-    assert progress is not None and (progress.step, progress.total_steps, progress.loss, progress.eta) == (300, 300, 0.8, "0s")
+    assert progress is not None and (progress.step, progress.total_steps, progress.loss, progress.eta) == (
+        300,
+        300,
+        0.8,
+        "0s",
+    )
     assert checkpoint is not None and (checkpoint.step, checkpoint.path) == (300, "/ckpt/ml/gpt/step-00000300")
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from validation_cases import BAD, GOOD, Case, base_job
 
 from llmtrain.api.base import validate_partially
 from llmtrain.api.errors import InvalidJobError
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.quantity import is_whole_number, quantity_value
+from support.validation_cases import BAD, GOOD, Case, base_job
 
 EXAMPLES = sorted((Path(__file__).parents[3] / "manifests" / "examples").glob("*.yaml"))
 
@@ -69,7 +69,8 @@ def test_a_bad_value_is_never_replaced_by_its_default_to_judge_a_rule() -> None:
     assert [str(v) for v in validate_partially(LLMTrainingJob, job)] == [
         "metadata.name: metadata.name must be a DNS label: lower-case letters, digits and '-', "
         "starting with a letter and ending with a letter or digit",
-        f"metadata.name: metadata.name may have at most 56 characters so that Bad_{'a' * 60}-node-1 fits in 63; it has 64",
+        f"metadata.name: metadata.name may have at most 56 characters so that Bad_{'a' * 60}-node-1 fits in 63; "
+        "it has 64",
     ]
 
 
@@ -98,14 +99,25 @@ def test_infinite_and_nan_floats_are_refused() -> None:
         with pytest.raises(InvalidJobError) as raised:
             LLMTrainingJob.from_dict(job)
         assert [v.path for v in raised.value.violations] == [
-            "spec.trainer.optimizer.lr", "spec.trainer.optimizer.weightDecay", "spec.trainer.optimizer.eps"
+            "spec.trainer.optimizer.lr",
+            "spec.trainer.optimizer.weightDecay",
+            "spec.trainer.optimizer.eps",
         ], value
 
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("1536Mi", 1536 * 2**20), ("500m", Fraction(1, 2)), ("1e3", 1000), ("+.5", Fraction(1, 2)), ("-2k", -2000),
-     ("12E-1", Fraction(6, 5)), ("3", 3), ("2Ei", 2 * 2**60), ("7n", Fraction(7, 10**9))],
+    [
+        ("1536Mi", 1536 * 2**20),
+        ("500m", Fraction(1, 2)),
+        ("1e3", 1000),
+        ("+.5", Fraction(1, 2)),
+        ("-2k", -2000),
+        ("12E-1", Fraction(6, 5)),
+        ("3", 3),
+        ("2Ei", 2 * 2**60),
+        ("7n", Fraction(7, 10**9)),
+    ],
 )
 def test_quantity_values(text: str, value: Fraction) -> None:
     assert quantity_value(text) == value
@@ -113,7 +125,13 @@ def test_quantity_values(text: str, value: Fraction) -> None:
 
 def test_whole_numbers_are_what_kubernetes_takes_for_extended_resources() -> None:
     assert [is_whole_number(text) for text in ("2k", "1e3", "0", "1500m", "500m", "1e-3", "8Ei")] == [
-        True, True, True, False, False, False, False
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
     ]
 
 
@@ -123,7 +141,10 @@ def test_quantities_that_are_not_negative_or_zero_keep_their_spelling() -> None:
     job["spec"]["shmSize"] = "0.5Gi"
     parsed = LLMTrainingJob.from_dict(job).spec
     assert (parsed.resources.cpu, parsed.resources.memory, parsed.resources.extra, parsed.shm_size) == (
-        "+500m", "1024", {"x.io/y": "2k"}, "0.5Gi"
+        "+500m",
+        "1024",
+        {"x.io/y": "2k"},
+        "0.5Gi",
     )
 
 

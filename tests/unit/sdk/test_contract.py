@@ -12,14 +12,18 @@ from llmtrain.api.contract import (
 
 
 def test_a_report_round_trips_through_its_text() -> None:
-    report = TrainerReport("TrainingError", "rank 2: RuntimeError: NCCL timeout", "Traceback ...\nRuntimeError: NCCL timeout")
+    report = TrainerReport(
+        "TrainingError", "rank 2: RuntimeError: NCCL timeout", "Traceback ...\nRuntimeError: NCCL timeout"
+    )
     assert TrainerReport.parse(report.render()) == report
     assert report.render().splitlines()[0] == "llmtrain-trainer: TrainingError: rank 2: RuntimeError: NCCL timeout"
 
 
 def test_the_last_report_of_a_log_tail_wins() -> None:
-    tail = ("INFO step 10\nllmtrain-trainer: InvalidConfig: data.paths: /d matches no file\n"
-            "W torchrun: worker failed\nllmtrain-trainer: InvalidConfig: rank 0: data.paths: /d matches no file")
+    tail = (
+        "INFO step 10\nllmtrain-trainer: InvalidConfig: data.paths: /d matches no file\n"
+        "W torchrun: worker failed\nllmtrain-trainer: InvalidConfig: rank 0: data.paths: /d matches no file"
+    )
     parsed = TrainerReport.parse(tail)
     assert parsed is not None and parsed.summary == "rank 0: data.paths: /d matches no file" and parsed.permanent
     assert TrainerReport.parse("Traceback ...\nValueError: x") is None
@@ -42,7 +46,10 @@ def test_only_configuration_and_checkpoint_ownership_are_permanent() -> None:
 
 
 def test_signals_are_named_with_a_hint() -> None:
-    assert killed_summary("rank 3", 9) == "rank 3 was killed by SIGKILL, probably out of memory (the kernel's OOM killer sends SIGKILL)"
+    assert (
+        killed_summary("rank 3", 9)
+        == "rank 3 was killed by SIGKILL, probably out of memory (the kernel's OOM killer sends SIGKILL)"
+    )
     assert killed_summary("a worker", 15) == "a worker was killed by SIGTERM"
     assert killed_summary("a worker", 99) == "a worker was killed by signal 99"
 

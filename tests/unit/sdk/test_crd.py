@@ -52,7 +52,9 @@ def test_schema_is_structural() -> None:
         assert "$ref" not in node and "$defs" not in node, path
         assert node.get("additionalProperties") is not False, path
         assert "title" not in node and "default" not in node, path
-        typed = "type" in node or node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+        typed = (
+            "type" in node or node.get("x-kubernetes-int-or-string") or node.get("x-kubernetes-preserve-unknown-fields")
+        )
         assert typed, f"{path} has no type"
         if "anyOf" in node:
             assert node.get("x-kubernetes-int-or-string"), f"{path}: anyOf only for int-or-string"
@@ -92,7 +94,11 @@ def test_every_rule_of_every_model_is_in_the_crd_with_its_message() -> None:
     assert len(models) >= 7, models
     for model in models:
         for rule in model.rules:
-            matching = [entry for entry in entries if entry["rule"].endswith(f"({rule.cel.rule})") or entry["rule"] == rule.cel.rule]
+            matching = [
+                entry
+                for entry in entries
+                if entry["rule"].endswith(f"({rule.cel.rule})") or entry["rule"] == rule.cel.rule
+            ]
             assert len(matching) == 1, (model.__name__, rule.cel.rule)
             assert matching[0]["message"] == rule.cel.message
 
@@ -123,9 +129,12 @@ def test_required_fields_and_enums_of_the_spec_do_not_block_the_rules() -> None:
     for path, node in sections.items():
         assert "required" not in node and "enum" not in node, path
     data = sections["spec.trainer.data"]
-    assert {"rule": "has(self.paths)", "message": "Field required", "fieldPath": ".paths", "reason": "FieldValueRequired"} in (
-        data["x-kubernetes-validations"]
-    )
+    assert {
+        "rule": "has(self.paths)",
+        "message": "Field required",
+        "fieldPath": ".paths",
+        "reason": "FieldValueRequired",
+    } in (data["x-kubernetes-validations"])
     assert data["properties"]["paths"]["description"].endswith("Required.")
     strategy = sections["spec.trainer.parallelism.strategy"]
     assert strategy["x-kubernetes-validations"] == [

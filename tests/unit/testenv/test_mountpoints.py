@@ -17,7 +17,7 @@ def test_pods_starting_at_once_create_a_shared_mount_target_once(tmp_path: Path)
     for _ in range(20):
         start = threading.Barrier(8)
 
-        def start_pod() -> None:
+        def start_pod(start: threading.Barrier = start) -> None:
             start.wait()
             try:
                 held.append(points.acquire(mounts))

@@ -7,7 +7,26 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-WORDS = "the cat sat on a mat and dog ran to big red house what is answer yes no".split()
+WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "mat",
+    "and",
+    "dog",
+    "ran",
+    "to",
+    "big",
+    "red",
+    "house",
+    "what",
+    "is",
+    "answer",
+    "yes",
+    "no",
+]
 
 
 @pytest.fixture(scope="session")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from llmtrain.api.trainer import DataConfig
 
+from llmtrain.api.trainer import DataConfig
 from llmtrain_trainer.data import IGNORE_INDEX, build_data, eval_batches, resolve_paths
 from llmtrain_trainer.data.order import GlobalOrder, RankBatches
 from llmtrain_trainer.data.sft import SFTExamples, sft_sample
@@ -39,7 +41,7 @@ def test_sft_labels_only_the_response() -> None:
 def test_sft_loss_ignores_prompt_tokens(tmp_path: Path, tokenizer_file: Path) -> None:
     path = tmp_path / "sft.jsonl"
     path.write_text(json.dumps({"prompt": "what is the answer", "response": "yes the cat"}) + "\n")
-    inputs, labels = SFTExamples([path], load_tokenizer(str(tokenizer_file)), seq_len=12)[0]
+    _inputs, labels = SFTExamples([path], load_tokenizer(str(tokenizer_file)), seq_len=12)[0]
     n_prompt, n_response = 4, 3 + 1  # the response and its EOS
     assert (labels != IGNORE_INDEX).sum() == n_response
     assert (labels[: n_prompt - 1] == IGNORE_INDEX).all()
@@ -59,8 +61,13 @@ def test_sft_loss_ignores_prompt_tokens(tmp_path: Path, tokenizer_file: Path) ->
 
 def test_text_files_are_tokenized_with_eos_and_split_for_validation(tmp_path: Path, tokenizer_file: Path) -> None:
     (tmp_path / "a.txt").write_text("the cat sat on a mat " * 20)
-    config = DataConfig(format="text", paths=[str(tmp_path / "*.txt")], tokenizer=str(tokenizer_file), seq_len=8,
-                        validation_fraction=0.2)
+    config = DataConfig(
+        format="text",
+        paths=[str(tmp_path / "*.txt")],
+        tokenizer=str(tokenizer_file),
+        seq_len=8,
+        validation_fraction=0.2,
+    )
     split = build_data(config)
     assert split.validation is not None
     # 120 words + EOS = 121 tokens -> 15 windows, 3 held out.
@@ -88,14 +95,16 @@ def test_ranks_split_the_single_process_batches(dp_size: int) -> None:
     def steps(dp_rank: int, size: int, start: int, n: int) -> list[list[int]]:
         accumulation = global_batch // (micro * size)
         batches = iter(RankBatches(order, start, micro, accumulation, dp_rank, size))
-        return [sum((next(batches) for _ in range(accumulation)), []) for _ in range(n)]
+        return [functools.reduce(operator.iadd, (next(batches) for _ in range(accumulation)), []) for _ in range(n)]
 
     single = steps(0, 1, start=0, n=5)
     ranks = [steps(r, dp_size, start=0, n=5) for r in range(dp_size)]
-    assert [sum((ranks[r][s] for r in range(dp_size)), []) for s in range(5)] == single
+    assert [functools.reduce(operator.iadd, (ranks[r][s] for r in range(dp_size)), []) for s in range(5)] == single
     # Resuming from a sample offset continues where the run stood, whatever the world size.
     resumed = [steps(r, dp_size, start=3 * global_batch, n=2) for r in range(dp_size)]
-    assert [sum((resumed[r][s] for r in range(dp_size)), []) for s in range(2)] == single[3:]
+    assert [functools.reduce(operator.iadd, (resumed[r][s] for r in range(dp_size)), []) for s in range(2)] == single[
+        3:
+    ]
 
 
 def test_eval_batches_are_fixed_and_split_over_ranks() -> None:

@@ -13,8 +13,10 @@ from llmtrain_trainer.launch import report_failure
 def test_a_worker_killed_by_a_signal_exits_128_plus_the_signal() -> None:
     report, code = report_failure(3, ProcessFailure(local_rank=1, pid=4242, exitcode=-9, error_file=""))
     assert code == 137
-    assert report.line == ("llmtrain-trainer: WorkerKilled: rank 3 was killed by SIGKILL, probably out of memory "
-                           "(the kernel's OOM killer sends SIGKILL)")
+    assert report.line == (
+        "llmtrain-trainer: WorkerKilled: rank 3 was killed by SIGKILL, probably out of memory "
+        "(the kernel's OOM killer sends SIGKILL)"
+    )
 
 
 def test_the_workers_own_report_is_kept_with_its_rank(tmp_path: Path) -> None:

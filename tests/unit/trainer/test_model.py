@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from llmtrain.api.trainer import ModelOverrides
 from transformers import LlamaForCausalLM
 
+from llmtrain.api.trainer import ModelOverrides
 from llmtrain_trainer.models.flops import flops_per_token, matmul_params
 from llmtrain_trainer.models.hf import llama_config, llama_state_dict
 from llmtrain_trainer.models.llama import ModelArgs, Transformer

@@ -30,7 +30,9 @@ def test_schedule_warms_up_to_the_peak_then_decays_to_the_floor(decay: str) -> N
 
 
 def test_parallel_dims() -> None:
-    assert ParallelDims.from_config(ParallelismConfig(strategy="fsdp", tensor_parallel=2), 8, 8) == ParallelDims(1, 4, 2)
+    assert ParallelDims.from_config(ParallelismConfig(strategy="fsdp", tensor_parallel=2), 8, 8) == ParallelDims(
+        1, 4, 2
+    )
     assert ParallelDims.from_config(ParallelismConfig(strategy="hsdp"), 16, 8) == ParallelDims(2, 8, 1)
     assert ParallelDims.from_config(ParallelismConfig(strategy="ddp"), 4, 4) == ParallelDims(4, 1, 1)
     with pytest.raises(TrainerError, match="needs strategy fsdp"):
@@ -51,14 +53,35 @@ def test_peak_flops_by_device_name() -> None:
 def test_prometheus_serves_the_design_names() -> None:
     exporter = PrometheusExporter()
     port = exporter.serve(0, "127.0.0.1")
-    exporter.update(StepMetrics(step=7, total_steps=10, loss=2.5, learning_rate=1e-4, grad_norm=0.5,
-                                tokens_per_second=1000.0, tokens_per_second_per_device=500.0, tokens_total=7000,
-                                mfu=0.4, memory_peak_bytes=123, data_loading_share=0.01))
+    exporter.update(
+        StepMetrics(
+            step=7,
+            total_steps=10,
+            loss=2.5,
+            learning_rate=1e-4,
+            grad_norm=0.5,
+            tokens_per_second=1000.0,
+            tokens_per_second_per_device=500.0,
+            tokens_total=7000,
+            mfu=0.4,
+            memory_peak_bytes=123,
+            data_loading_share=0.01,
+        )
+    )
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    for name, value in [("step", "7.0"), ("total_steps", "10.0"), ("loss", "2.5"), ("learning_rate", "0.0001"),
-                        ("grad_norm", "0.5"), ("tokens_per_second", "1000.0"), ("tokens_total", "7000.0"),
-                        ("mfu", "0.4"), ("checkpoint_step", "0.0"), ("gpu_memory_peak_bytes", "123.0")]:
+    for name, value in [
+        ("step", "7.0"),
+        ("total_steps", "10.0"),
+        ("loss", "2.5"),
+        ("learning_rate", "0.0001"),
+        ("grad_norm", "0.5"),
+        ("tokens_per_second", "1000.0"),
+        ("tokens_total", "7000.0"),
+        ("mfu", "0.4"),
+        ("checkpoint_step", "0.0"),
+        ("gpu_memory_peak_bytes", "123.0"),
+    ]:
         assert f"\nllmtrain_{name} {value}\n" in text
 
 
@@ -74,10 +97,13 @@ def test_config_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_environment_overrides_the_checkpoint_dir_and_binds_metrics_to_the_pod_ip() -> None:
     config = TrainerConfig.model_validate({**CONFIG, "checkpoint": {"dir": "/from-config"}})
-    env = RunEnv.from_environ({"LLMTRAIN_CHECKPOINT_DIR": "/ckpt", "POD_IP": "10.0.0.7", "LLMTRAIN_ATTEMPT": "2",
-                               "LLMTRAIN_JOB_NAME": "gpt"}, config)
-    assert env == RunEnv(job_name="gpt", attempt=2, checkpoint_dir=Path("/ckpt"), metrics_port=9400,
-                         metrics_address="10.0.0.7")
+    env = RunEnv.from_environ(
+        {"LLMTRAIN_CHECKPOINT_DIR": "/ckpt", "POD_IP": "10.0.0.7", "LLMTRAIN_ATTEMPT": "2", "LLMTRAIN_JOB_NAME": "gpt"},
+        config,
+    )
+    assert env == RunEnv(
+        job_name="gpt", attempt=2, checkpoint_dir=Path("/ckpt"), metrics_port=9400, metrics_address="10.0.0.7"
+    )
     fallback = RunEnv.from_environ({}, config)
     assert (fallback.checkpoint_dir, fallback.metrics_address) == (Path("/from-config"), "0.0.0.0")
 

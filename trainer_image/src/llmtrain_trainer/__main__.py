@@ -19,10 +19,10 @@ import time
 import traceback
 from pathlib import Path
 
-from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport
-from llmtrain.api.names import CONFIG_PATH
 from torch.distributed.checkpoint.api import CheckpointException
 
+from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport
+from llmtrain.api.names import CONFIG_PATH
 from llmtrain_trainer.config import RunEnv, load_config
 from llmtrain_trainer.distributed import init_runtime, shutdown
 from llmtrain_trainer.errors import TrainerError
@@ -34,12 +34,17 @@ ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmtrain_trainer", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=Path(CONFIG_PATH),
-                        help="the trainer config: spec.trainer of the LLMTrainingJob as JSON")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(CONFIG_PATH),
+        help="the trainer config: spec.trainer of the LLMTrainingJob as JSON",
+    )
     args = parser.parse_args(argv)
     rank = os.environ.get("RANK", "0")
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [rank {rank}] %(levelname)s %(message)s",
-                        stream=sys.stdout)
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s [rank {rank}] %(levelname)s %(message)s", stream=sys.stdout
+    )
     try:
         config = load_config(args.config)
         return Trainer(config, RunEnv.from_environ(os.environ, config), init_runtime()).run()
@@ -60,8 +65,9 @@ def fail(report: TrainerReport) -> int:
     error_file = os.environ.get(ERROR_FILE_ENV)
     termination_log = Path(TERMINATION_LOG)
     if error_file:
-        Path(error_file).write_text(json.dumps({"message": report.render(), "timestamp": int(time.time())}),
-                                    encoding="utf-8")
+        Path(error_file).write_text(
+            json.dumps({"message": report.render(), "timestamp": int(time.time())}), encoding="utf-8"
+        )
     elif termination_log.exists() and os.access(termination_log, os.W_OK):
         termination_log.write_text(report.render(), encoding="utf-8")
     return 1

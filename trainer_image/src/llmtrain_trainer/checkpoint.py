@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE, STEP_DIR, step_dir_name
 from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.filesystem import FileSystemReader
@@ -48,6 +47,7 @@ from torch.distributed.checkpoint.state_dict_loader import load as dcp_load
 from torch.distributed.checkpoint.state_dict_saver import AsyncSaveResponse, async_save, save
 from torch.distributed.checkpoint.stateful import Stateful
 
+from llmtrain.api.contract import MANIFEST_FILE, OWNER_FILE, STEP_DIR, step_dir_name
 from llmtrain_trainer.distributed import barrier, broadcast_from_main
 from llmtrain_trainer.errors import CheckpointOwnedError
 
@@ -66,8 +66,9 @@ class ModelAndOptimizer(Stateful):
         return {"model": model_state, "optim": optim_state}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        set_state_dict(self.model, self.optimizer, model_state_dict=state_dict["model"],
-                       optim_state_dict=state_dict["optim"])
+        set_state_dict(
+            self.model, self.optimizer, model_state_dict=state_dict["model"], optim_state_dict=state_dict["optim"]
+        )
 
 
 class RngState(Stateful):
@@ -219,8 +220,10 @@ class Checkpointer:
         if owner is None:
             return None
         marker = self.directory / OWNER_FILE
-        fix = (f"set spec.trainer.checkpoint.resumeFrom to {self.directory} to start from them on purpose, "
-               "or delete the directory to start over")
+        fix = (
+            f"set spec.trainer.checkpoint.resumeFrom to {self.directory} to start from them on purpose, "
+            "or delete the directory to start over"
+        )
         if marker.is_file():
             try:
                 recorded = Owner(**json.loads(marker.read_text(encoding="utf-8")))
@@ -281,5 +284,5 @@ class Checkpointer:
             # Newer step directories are left from a run that died after them: they are
             # damaged (or resuming would have used them) and a later save replaces them.
             older = [path for saved, path in step_dirs(self.directory) if saved <= step]
-            for old in older[self.keep:]:
+            for old in older[self.keep :]:
                 shutil.rmtree(old, ignore_errors=True)

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 import torch
 import torch.distributed as dist
-from llmtrain.api.trainer import ParallelismConfig
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
+from llmtrain.api.trainer import ParallelismConfig
 from llmtrain_trainer.errors import TrainerError
 
 T = TypeVar("T")
@@ -90,8 +90,13 @@ def init_runtime() -> Runtime:
         if "MASTER_ADDR" not in os.environ:
             os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=os.environ.get("MASTER_PORT", "29500"))
         # Checkpoint writes and first-step compiles can hold ranks apart for minutes.
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=timedelta(minutes=30),
-                                device_id=device if device.type == "cuda" else None)
+        dist.init_process_group(
+            backend=backend,
+            rank=rank,
+            world_size=world_size,
+            timeout=timedelta(minutes=30),
+            device_id=device if device.type == "cuda" else None,
+        )
     return Runtime(rank, local_rank, world_size, local_world_size, device)
 
 

@@ -15,6 +15,10 @@ import signal
 import sys
 from pathlib import Path
 
+from torch.distributed import run as torchrun
+from torch.distributed.elastic.multiprocessing.api import SignalException
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
 from llmtrain.api.contract import (
     LAUNCH_ERROR,
     SIGNAL_EXIT_BASE,
@@ -24,9 +28,7 @@ from llmtrain.api.contract import (
     TrainerReport,
     killed_summary,
 )
-from torch.distributed import run as torchrun
-from torch.distributed.elastic.multiprocessing.api import SignalException
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
 
 def report_failure(rank: int, failure: ProcessFailure) -> tuple[TrainerReport, int]:
     """The report and container exit code for the first worker that failed."""

@@ -116,7 +116,9 @@ class PrometheusExporter:
         self.grad_norm = gauge("grad_norm", "Global gradient norm before clipping.")
         self.tokens_per_second = gauge("tokens_per_second", "Training tokens per second over all devices.")
         self.tokens_total = gauge("tokens_total", "Training tokens processed since the run began.")
-        self.mfu = gauge("mfu", "Model FLOPs utilisation: (6N + 12LHQT) x tokens/s per device / peak dense bf16 FLOP/s.")
+        self.mfu = gauge(
+            "mfu", "Model FLOPs utilisation: (6N + 12LHQT) x tokens/s per device / peak dense bf16 FLOP/s."
+        )
         self.checkpoint_step = gauge("checkpoint_step", "Step of the latest complete checkpoint.")
         self.memory = gauge("gpu_memory_peak_bytes", "Peak GPU memory allocated by this process.")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
-from llmtrain.api.trainer import OptimizerConfig, ScheduleConfig
 from torch import nn
+
+from llmtrain.api.trainer import OptimizerConfig, ScheduleConfig
 
 
 def build_optimizer(model: nn.Module, config: OptimizerConfig, device: torch.device) -> torch.optim.AdamW:
@@ -22,7 +23,11 @@ def build_optimizer(model: nn.Module, config: OptimizerConfig, device: torch.dev
     fused = config.fused if config.fused is not None else device.type == "cuda"
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr, betas=config.betas, eps=config.eps, fused=fused, foreach=None if fused else True,
+        lr=config.lr,
+        betas=config.betas,
+        eps=config.eps,
+        fused=fused,
+        foreach=None if fused else True,
     )
 
 
@@ -42,10 +47,7 @@ class WarmupDecay:
         if self.decay == "constant":
             return 1.0
         progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
-        if self.decay == "linear":
-            shape = 1.0 - progress
-        else:
-            shape = 0.5 * (1.0 + math.cos(math.pi * progress))
+        shape = 1.0 - progress if self.decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
         return self.min_ratio + (1.0 - self.min_ratio) * shape
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from llmtrain.api.trainer import ParallelismConfig
 from torch import nn
 from torch._C._distributed_c10d import GradBucket
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointImpl, checkpoint_wrapper
@@ -30,6 +29,7 @@ from torch.distributed.tensor.parallel import (
 )
 from torch.nn.parallel import DistributedDataParallel
 
+from llmtrain.api.trainer import ParallelismConfig
 from llmtrain_trainer.distributed import ParallelDims
 from llmtrain_trainer.errors import TrainerError
 from llmtrain_trainer.models import BuiltModel
@@ -37,8 +37,12 @@ from llmtrain_trainer.models.llama import Transformer
 
 
 def parallelize(
-    built: BuiltModel, config: ParallelismConfig, dims: ParallelDims, mesh: DeviceMesh,
-    param_dtype: torch.dtype, device: torch.device,
+    built: BuiltModel,
+    config: ParallelismConfig,
+    dims: ParallelDims,
+    mesh: DeviceMesh,
+    param_dtype: torch.dtype,
+    device: torch.device,
 ) -> nn.Module:
     """The model ready to train: sharded, wrapped and on `device`."""
     model = built.module
@@ -66,27 +70,35 @@ def apply_tensor_parallel(model: Transformer, tp_mesh: DeviceMesh) -> None:
     loss is the same computation as without tensor parallelism.
     """
     tied = model.args.tie_embeddings
-    parallelize_module(model, tp_mesh, {
-        "tok_embeddings": RowwiseParallel(input_layouts=Replicate(), output_layouts=Shard(1)),
-        "norm": SequenceParallel(),
-        "output": ColwiseParallel(input_layouts=Shard(1), output_layouts=Replicate(), use_local_output=True),
-    })
+    parallelize_module(
+        model,
+        tp_mesh,
+        {
+            "tok_embeddings": RowwiseParallel(input_layouts=Replicate(), output_layouts=Shard(1)),
+            "norm": SequenceParallel(),
+            "output": ColwiseParallel(input_layouts=Shard(1), output_layouts=Replicate(), use_local_output=True),
+        },
+    )
     for block in model.layers:
-        parallelize_module(block, tp_mesh, {
-            "attention_norm": SequenceParallel(),
-            "attention": PrepareModuleInput(
-                input_layouts=(Shard(1), None, None), desired_input_layouts=(Replicate(), None, None)
-            ),
-            "attention.wq": ColwiseParallel(),
-            "attention.wk": ColwiseParallel(),
-            "attention.wv": ColwiseParallel(),
-            "attention.wo": RowwiseParallel(output_layouts=Shard(1)),
-            "ffn_norm": SequenceParallel(),
-            "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
-            "feed_forward.w1": ColwiseParallel(),
-            "feed_forward.w2": RowwiseParallel(output_layouts=Shard(1)),
-            "feed_forward.w3": ColwiseParallel(),
-        })
+        parallelize_module(
+            block,
+            tp_mesh,
+            {
+                "attention_norm": SequenceParallel(),
+                "attention": PrepareModuleInput(
+                    input_layouts=(Shard(1), None, None), desired_input_layouts=(Replicate(), None, None)
+                ),
+                "attention.wq": ColwiseParallel(),
+                "attention.wk": ColwiseParallel(),
+                "attention.wv": ColwiseParallel(),
+                "attention.wo": RowwiseParallel(output_layouts=Shard(1)),
+                "ffn_norm": SequenceParallel(),
+                "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
+                "feed_forward.w1": ColwiseParallel(),
+                "feed_forward.w2": RowwiseParallel(output_layouts=Shard(1)),
+                "feed_forward.w3": ColwiseParallel(),
+            },
+        )
     if tied:
         # Both styles shard the shared weight on the vocabulary dimension, but each
         # registers its own Parameter; point the output back at the embedding's.
@@ -97,8 +109,9 @@ def apply_activation_checkpointing(blocks: nn.ModuleList, every: int) -> None:
     """Recompute every `every`-th block's activations in the backward pass."""
     for index, block in enumerate(blocks):
         if index % every == 0:
-            blocks[index] = checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT,
-                                               preserve_rng_state=False)
+            blocks[index] = checkpoint_wrapper(
+                block, checkpoint_impl=CheckpointImpl.NO_REENTRANT, preserve_rng_state=False
+            )
 
 
 def apply_compile(blocks: nn.ModuleList) -> None:
@@ -127,7 +140,8 @@ def apply_fsdp(model: nn.Module, blocks: nn.ModuleList, dp_mesh: DeviceMesh, par
 def apply_ddp(model: nn.Module, dp_mesh: DeviceMesh, device: torch.device) -> nn.Module:
     """DDP over the data-parallel group, summing gradients instead of averaging them."""
     ddp = DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None,
+        model,
+        device_ids=[device.index] if device.type == "cuda" else None,
         process_group=dp_mesh.get_group(),
     )
     ddp.register_comm_hook(dp_mesh.get_group(), _sum_allreduce)

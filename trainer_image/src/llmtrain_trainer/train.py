@@ -20,14 +20,14 @@ from types import FrameType
 from typing import Any
 
 import torch
-from llmtrain.api.contract import HF_EXPORT_DIR
-from llmtrain.api.trainer import TrainerConfig
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 from torch.distributed.checkpoint.stateful import Stateful
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 
+from llmtrain.api.contract import HF_EXPORT_DIR
+from llmtrain.api.trainer import TrainerConfig
 from llmtrain_trainer.checkpoint import (
     Checkpointer,
     ModelAndOptimizer,
@@ -125,7 +125,8 @@ class Trainer:
         self.progress = Progress()
         self.checkpointer = (
             Checkpointer(env.checkpoint_dir, config.checkpoint.keep, config.checkpoint.async_save, runtime.rank)
-            if env.checkpoint_dir is not None else None
+            if env.checkpoint_dir is not None
+            else None
         )
         self.checkpoint_step = 0
         self.stop_requested = False
@@ -136,8 +137,7 @@ class Trainer:
         self.throughput = Throughput(self.built.flops_per_token(self.seq_len), runtime.world_size, peak)
         self.exporter = PrometheusExporter() if runtime.is_main else None
         self.metrics_file = (
-            MetricsFile(Path(config.logging.metrics_file))
-            if runtime.is_main and config.logging.metrics_file else None
+            MetricsFile(Path(config.logging.metrics_file)) if runtime.is_main and config.logging.metrics_file else None
         )
 
     def checkpoint_state(self) -> dict[str, Any]:
@@ -190,8 +190,13 @@ class Trainer:
         self.checkpoint_step = self.progress.step
         if self.exporter is not None:
             self.exporter.checkpoint_step.set(self.checkpoint_step)
-        log.info("resumed from %s at step %d (%d samples consumed)%s", path, self.progress.step,
-                 self.progress.consumed_samples, f"; skipped {', '.join(skipped)}" if skipped else "")
+        log.info(
+            "resumed from %s at step %d (%d samples consumed)%s",
+            path,
+            self.progress.step,
+            self.progress.consumed_samples,
+            f"; skipped {', '.join(skipped)}" if skipped else "",
+        )
 
     def save(self) -> None:
         if self.checkpointer is None:
@@ -218,16 +223,32 @@ class Trainer:
         config = self.config
         total = config.schedule.steps
         batches = train_batches(
-            self.data, config.data, seed=config.seed, start=self.progress.consumed_samples,
-            micro_batch=self.micro_batch, accumulation=self.accumulation, dp_rank=self.dp_rank,
-            dp_size=self.dp_size, pin_memory=self.device.type == "cuda",
+            self.data,
+            config.data,
+            seed=config.seed,
+            start=self.progress.consumed_samples,
+            micro_batch=self.micro_batch,
+            accumulation=self.accumulation,
+            dp_rank=self.dp_rank,
+            dp_size=self.dp_size,
+            pin_memory=self.device.type == "cuda",
         )
         log.info(
             "training %s steps %d..%d: world %d (dp_replicate %d, dp_shard %d, tp %d), global batch %d x %d tokens,"
             " micro batch %d, accumulation %d, %.1fM params, %s",
-            self.env.job_name, self.progress.step, total, self.dims.world_size, self.dims.dp_replicate,
-            self.dims.dp_shard, self.dims.tp, self.global_batch, self.seq_len, self.micro_batch, self.accumulation,
-            sum(p.numel() for p in self.model.parameters()) / 1e6, config.precision,
+            self.env.job_name,
+            self.progress.step,
+            total,
+            self.dims.world_size,
+            self.dims.dp_replicate,
+            self.dims.dp_shard,
+            self.dims.tp,
+            self.global_batch,
+            self.seq_len,
+            self.micro_batch,
+            self.accumulation,
+            sum(p.numel() for p in self.model.parameters()) / 1e6,
+            config.precision,
         )
         self.model.train()
         while self.progress.step < total:
@@ -259,8 +280,9 @@ class Trainer:
         data_seconds = time.perf_counter() - started
         local_tokens = sum(target_tokens(labels) for _, labels in micro_batches)
         # Tensor-parallel peers read the same batch, so the world sum counts it tp times.
-        counts = all_reduce_sum(torch.tensor([local_tokens, float(self.stop_requested)], dtype=torch.float64,
-                                             device=self.device))
+        counts = all_reduce_sum(
+            torch.tensor([local_tokens, float(self.stop_requested)], dtype=torch.float64, device=self.device)
+        )
         global_tokens = max(counts[0].item() / self.dims.tp, 1.0)
         stop = counts[1].item() > 0
 
@@ -312,10 +334,17 @@ class Trainer:
     def _report(self, loss: float, lr: float, grad_norm: float) -> None:
         per_second, per_device, mfu, share = self.throughput.report()
         metrics = StepMetrics(
-            step=self.progress.step, total_steps=self.config.schedule.steps, loss=loss, learning_rate=lr,
-            grad_norm=grad_norm, tokens_per_second=per_second, tokens_per_second_per_device=per_device,
-            tokens_total=self.progress.consumed_samples * self.seq_len, mfu=mfu,
-            memory_peak_bytes=memory_peak_bytes(self.device), data_loading_share=share,
+            step=self.progress.step,
+            total_steps=self.config.schedule.steps,
+            loss=loss,
+            learning_rate=lr,
+            grad_norm=grad_norm,
+            tokens_per_second=per_second,
+            tokens_per_second_per_device=per_device,
+            tokens_total=self.progress.consumed_samples * self.seq_len,
+            mfu=mfu,
+            memory_peak_bytes=memory_peak_bytes(self.device),
+            data_loading_share=share,
         )
         if self.exporter is not None:
             self.exporter.update(metrics)
@@ -330,9 +359,13 @@ class Trainer:
         self.model.eval()
         sums = torch.zeros(2, dtype=torch.float64, device=self.device)
         with torch.no_grad():
-            for inputs, labels in eval_batches(self.data.validation, steps=self.config.eval.steps,
-                                               micro_batch=self.micro_batch, dp_rank=self.dp_rank,
-                                               dp_size=self.dp_size):
+            for inputs, labels in eval_batches(
+                self.data.validation,
+                steps=self.config.eval.steps,
+                micro_batch=self.micro_batch,
+                dp_rank=self.dp_rank,
+                dp_size=self.dp_size,
+            ):
                 inputs, labels = inputs.to(self.device), labels.to(self.device)
                 with self._autocast():
                     out = logits(self.model, inputs)
@@ -345,8 +378,9 @@ class Trainer:
             perplexity = float(torch.tensor(loss).exp())
             log.info("eval step %d | loss %.4f | perplexity %.2f", self.progress.step, loss, perplexity)
             if self.metrics_file is not None:
-                self.metrics_file.write({"kind": "eval", "step": self.progress.step, "loss": loss,
-                                         "perplexity": perplexity})
+                self.metrics_file.write(
+                    {"kind": "eval", "step": self.progress.step, "loss": loss, "perplexity": perplexity}
+                )
 
     def _finish_saves(self) -> None:
         if self.checkpointer is not None:
@@ -381,4 +415,3 @@ class Trainer:
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         log.warning("SIGTERM: saving a checkpoint after the current step")
         self.stop_requested = True
-

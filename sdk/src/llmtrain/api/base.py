@@ -76,7 +76,9 @@ class Rule:
     reads: tuple[str, ...] = ()
 
     @classmethod
-    def holds(cls, cel: CelRule, predicate: Callable[[Any], bool], *, path: str = "", reads: tuple[str, ...] = ()) -> Rule:
+    def holds(
+        cls, cel: CelRule, predicate: Callable[[Any], bool], *, path: str = "", reads: tuple[str, ...] = ()
+    ) -> Rule:
         """A rule whose message is always `cel.message`."""
         return cls(cel, lambda model: None if predicate(model) else cel.message, path, reads)
 
@@ -122,9 +124,7 @@ class ApiModel(BaseModel):
         written again keeps its own shape; with it every default is spelled out, which is
         what the operator and the trainer act on.
         """
-        return self.model_dump(
-            mode="json", by_alias=True, exclude_none=True, exclude_unset=not defaults
-        )
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=not defaults)
 
     def to_yaml(self, *, defaults: bool = False) -> str:
         """The resource as YAML, for `kubectl apply -f -`."""
@@ -217,7 +217,9 @@ def _section_model(annotation: Any) -> type[ApiModel] | None:
     return None
 
 
-def _partial(model: type[BaseModel], data: Mapping[str, Any], location: tuple[int | str, ...]) -> tuple[BaseModel, list[Violation]]:
+def _partial(
+    model: type[BaseModel], data: Mapping[str, Any], location: tuple[int | str, ...]
+) -> tuple[BaseModel, list[Violation]]:
     """An instance holding the valid fields of `data` (bad and missing required ones left
     out, so reading them raises AttributeError), and the rules broken in it and below."""
     values: dict[str, Any] = {}
@@ -235,7 +237,7 @@ def _partial(model: type[BaseModel], data: Mapping[str, Any], location: tuple[in
             continue
         section = _section_model(field.annotation)
         if section is not None and isinstance(raw, Mapping):
-            values[name], below = _partial(section, raw, location + (wire,))
+            values[name], below = _partial(section, raw, (*location, wire))
             violations.extend(below)
             continue
         try:
@@ -260,7 +262,11 @@ def _judge(instance: BaseModel, location: tuple[int | str, ...]) -> list[Violati
         except PydanticCustomError as error:
             if error.type == CROSS_FIELD:
                 for path, message in (error.context or {})["violations"]:
-                    violations.append(Violation(join_path(location + tuple(path.split("."))) if path else join_path(location), message))
+                    violations.append(
+                        Violation(
+                            join_path(location + tuple(path.split("."))) if path else join_path(location), message
+                        )
+                    )
             else:
                 violations.append(Violation(join_path(location), error.message()))
         except AttributeError:
@@ -320,7 +326,10 @@ def _constraints(field: FieldInfo, value: str) -> list[str]:
     for item in [*field.metadata, *metadata]:
         for attribute, operator in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
             bound = getattr(item, attribute, None)
-            if isinstance(item, (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt)) and bound is not None:
+            if (
+                isinstance(item, (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt))
+                and bound is not None
+            ):
                 conditions.append(f"{value} {operator} {_cel_literal(float(bound) if floating else bound)}")
         if isinstance(item, annotated_types.MinLen):
             conditions.append(f"size({value}) >= {item.min_length}")
@@ -336,7 +345,7 @@ def _constraints(field: FieldInfo, value: str) -> list[str]:
 
 
 def _path_guard(model: type[BaseModel], parts: Sequence[str], parent: str) -> str:
-    name, field = _field(model, parts[0])
+    _name, field = _field(model, parts[0])
     value = f"{parent}.{parts[0]}"
     conditions = _constraints(field, value)
     if len(parts) > 1:

@@ -118,7 +118,7 @@ class TrainerReport:
         if not detail or room <= 1:
             return line
         if len(detail) > room:
-            detail = "…".encode() + detail[-(room - len("…".encode())):]
+            detail = "…".encode() + detail[-(room - len("…".encode())) :]
         return f"{line}\n{detail.decode(errors='ignore')}"
 
     @classmethod
@@ -128,5 +128,5 @@ class TrainerReport:
         for index in range(len(lines) - 1, -1, -1):
             match = _REPORT_LINE.search(lines[index])
             if match:
-                return cls(match.group(1), match.group(2).strip(), "\n".join(lines[index + 1:]).strip())
+                return cls(match.group(1), match.group(2).strip(), "\n".join(lines[index + 1 :]).strip())
         return None

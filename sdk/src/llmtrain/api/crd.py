@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from llmtrain.api.base import ApiModel, cel_guard
 from llmtrain.api.job import (
     CATEGORIES,
     GROUP,
@@ -36,7 +37,6 @@ from llmtrain.api.job import (
     VERSION,
     LLMTrainingJob,
 )
-from llmtrain.api.base import ApiModel, cel_guard
 from llmtrain.api.spec import LLMTrainingJobSpec
 from llmtrain.api.status import LLMTrainingJobStatus
 
@@ -55,7 +55,8 @@ class SchemaError(ValueError):
 
 
 def _description(text: str) -> str:
-    return text.split(_BOILERPLATE, 1)[0].strip()
+    """One paragraph: docstrings are wrapped for the source, kubectl explain wraps for the reader."""
+    return " ".join(text.split(_BOILERPLATE, 1)[0].split())
 
 
 def _is_kubernetes_type(definition_name: str) -> bool:
@@ -81,7 +82,7 @@ def _structural(
         name = node["$ref"].rsplit("/", 1)[-1]
         if name in seen:
             raise SchemaError(f"{name} refers to itself; structural schemas cannot be recursive")
-        resolved = _structural(defs[name], defs, seen + (name,), ours=ours)
+        resolved = _structural(defs[name], defs, (*seen, name), ours=ours)
         siblings = {key: value for key, value in node.items() if key != "$ref"}
         return {**resolved, **_structural(siblings, defs, seen, fragment=True, ours=ours)}
     inside_kubernetes_type = any(_is_kubernetes_type(name) for name in seen)
@@ -165,7 +166,10 @@ def _rules_for_enum(node: JSONSchema) -> JSONSchema:
     description = out.get("description", "")
     if not all(value in description for value in values):
         out["description"] = f"{description} One of: {', '.join(values)}.".strip()
-    rule = {"rule": f"self in [{', '.join(_cel_string(value) for value in values)}]", "message": _literal_message(values)}
+    rule = {
+        "rule": f"self in [{', '.join(_cel_string(value) for value in values)}]",
+        "message": _literal_message(values),
+    }
     out["x-kubernetes-validations"] = [*out.get("x-kubernetes-validations", []), rule]
     return out
 

@@ -94,11 +94,15 @@ def _violations(error: ErrorDetails, prefix: tuple[int | str, ...], model: type[
     location = prefix + tuple(error["loc"])
     if error["type"] == CROSS_FIELD:
         return [
-            Violation(join_path(location + tuple(path.split(".")), model) if path else join_path(location, model), message)
+            Violation(
+                join_path(location + tuple(path.split(".")), model) if path else join_path(location, model), message
+            )
             for path, message in (error.get("ctx") or {})["violations"]
         ]
     if error["type"] == "extra_forbidden":
-        return [Violation(join_path(location, model), "unknown field; check its spelling and place in the spec reference")]
+        return [
+            Violation(join_path(location, model), "unknown field; check its spelling and place in the spec reference")
+        ]
     message = error["msg"].removeprefix("Value error, ")
     return [Violation(join_path(location, model), message)]
 
@@ -117,7 +121,9 @@ def from_validation_error(
         violations.extend(_violations(detail, prefix, model if not prefix else None))
     for violation in also:
         if prefix:
-            violation = Violation(join_path(prefix + (violation.path,)) if violation.path else join_path(prefix), violation.message)
+            violation = Violation(
+                join_path((*prefix, violation.path)) if violation.path else join_path(prefix), violation.message
+            )
         violations.append(violation)
     return InvalidJobError(list(dict.fromkeys(violations)))
 

@@ -52,8 +52,7 @@ class ObjectMeta(ApiModel):
 
 # Rules on the whole object: only there can CEL see metadata.name.
 _HIGHEST_RANK = (
-    "((has(self.spec.elastic) ? self.spec.elastic.maxNodes : "
-    "(has(self.spec.nodes) ? self.spec.nodes : 1)) - 1)"
+    "((has(self.spec.elastic) ? self.spec.elastic.maxNodes : (has(self.spec.nodes) ? self.spec.nodes : 1)) - 1)"
 )
 _NAME_BUDGET = f"({DNS_LABEL_MAX} - {len(POD_NAME_SUFFIX)} - string({_HIGHEST_RANK}).size())"
 
@@ -68,7 +67,10 @@ NAME_IS_DNS_LABEL = CelRule(
 NAME_LEAVES_ROOM = CelRule(
     rule=f"self.metadata.name.size() <= {_NAME_BUDGET}",
     field_path=".metadata.name",
-    message=f"metadata.name is too long for the pod names <name>{POD_NAME_SUFFIX}<rank> (at most {DNS_LABEL_MAX} characters)",
+    message=(
+        f"metadata.name is too long for the pod names <name>{POD_NAME_SUFFIX}<rank> "
+        f"(at most {DNS_LABEL_MAX} characters)"
+    ),
     message_expression=(
         f"'metadata.name may have at most %d characters so that %s{POD_NAME_SUFFIX}%d fits in {DNS_LABEL_MAX}; "
         f"it has %d'.format([{_NAME_BUDGET}, self.metadata.name, {_HIGHEST_RANK}, self.metadata.name.size()])"
@@ -177,4 +179,6 @@ class LLMTrainingJob(ApiModel):
         **options: Unpack[builders.CustomOptions],
     ) -> LLMTrainingJob:
         """Run your own script from your own image as `torchrun <command...>` on every node."""
-        return cls.from_dict(builders.custom(name, image=image, command=command, nodes=nodes, gpus=gpus, options=options))
+        return cls.from_dict(
+            builders.custom(name, image=image, command=command, nodes=nodes, gpus=gpus, options=options)
+        )

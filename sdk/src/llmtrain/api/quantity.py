@@ -28,9 +28,18 @@ QUANTITY_MAX_LENGTH = 64
 INT64_MAX = 2**63 - 1
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-            "P": Fraction(10**15), "E": Fraction(10**18)}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
 _PARTS = re.compile(r"^([+-]?)([0-9]*\.?[0-9]*)(.*)$")
 
 
@@ -97,14 +106,14 @@ class QuantityKind:
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # 2.0 in YAML: the API server takes it as the integer 2
         if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError(
-                f"expected a quantity as a string or an integer, e.g. 32, 500m or 400Gi, got {value!r}"
-            )
+            raise ValueError(f"expected a quantity as a string or an integer, e.g. 32, 500m or 400Gi, got {value!r}")
         text = str(value)
         if len(text) > QUANTITY_MAX_LENGTH:
             raise ValueError(f"a quantity has at most {QUANTITY_MAX_LENGTH} characters; use {self.example}")
         if not _QUANTITY.match(text):
-            raise ValueError(f"{text!r} is not a quantity; use a number with an optional suffix such as 500m, 16Gi or 2")
+            raise ValueError(
+                f"{text!r} is not a quantity; use a number with an optional suffix such as 500m, 16Gi or 2"
+            )
         amount = quantity_value(text)
         if amount < 0:
             raise ValueError(self.negative_message(text))

@@ -42,7 +42,6 @@ _LARGE = 2**31 - 1
 """Upper bounds from here on only guard against overflow; the page leaves them out."""
 
 
-
 def _anchor(model: type[BaseModel]) -> str:
     return model.__name__.lower()
 

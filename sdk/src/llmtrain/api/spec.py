@@ -95,9 +95,11 @@ class CheckpointStorage(ApiModel):
     """Where checkpoints live: a volume mounted into every pod at one path."""
 
     volume: CheckpointVolumeSource | None = None
-    """A Kubernetes volume source without a name, e.g. persistentVolumeClaim: {claimName: ckpt}; an emptyDir (lost with the pod) when unset."""
+    """A Kubernetes volume source without a name, e.g. persistentVolumeClaim: {claimName: ckpt}; an emptyDir (lost with
+    the pod) when unset."""
     path: str = Field(default="/checkpoints", pattern=r"^/")
-    """Mount path inside the pods; each job keeps its checkpoints in <path>/<namespace>/<job name>, so jobs can share a volume."""
+    """Mount path inside the pods; each job keeps its checkpoints in <path>/<namespace>/<job name>, so jobs can share a
+    volume."""
 
 
 class GangScheduling(ApiModel):
@@ -143,7 +145,8 @@ class RunPolicy(ApiModel):
     """What happens when pods fail, and when the job ends."""
 
     restart_policy: Literal["OnFailure", "Never", "ExitCode"] = "OnFailure"
-    """OnFailure: restart the whole gang after any failure; ExitCode: exit codes 1-127 are permanent, 128-255 and evictions are retried; Never: the first failure fails the job."""
+    """OnFailure: restart the whole gang after any failure; ExitCode: exit codes 1-127 are permanent, 128-255 and
+    evictions are retried; Never: the first failure fails the job."""
     backoff_limit: int = Field(default=3, ge=0, le=INT32_MAX)
     """Gang restarts allowed before the job fails with BackoffLimitExceeded."""
     active_deadline_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
@@ -155,7 +158,9 @@ class RunPolicy(ApiModel):
     suspend: bool = False
     """true stops the pods and keeps the job; false again starts a new attempt that resumes from the checkpoint."""
     termination_grace_period_seconds: int = Field(default=DEFAULT_TERMINATION_GRACE_SECONDS, ge=0, le=86400)
-    """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed attempt are stopped at once: their gang cannot save."""
+    """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in
+    trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed
+    attempt are stopped at once: their gang cannot save."""
 
 
 ELASTIC_BOUNDS_ORDERED = CelRule(
@@ -204,7 +209,7 @@ class PodOverrides(ApiModel):
 
 # --- cross-field rules of the spec --------------------------------------------------
 # Each written twice on purpose (see `llmtrain.api.base`): as CEL for the API server and
-# as Python for the SDK, with one message; tests/validation_cases.py, run against both the
+# as Python for the SDK, with one message; tests/support/validation_cases.py, run against both the
 # models and the real API server, proves that the two agree.
 
 RESERVED_ENV_PREFIXES = ("PET_", "LLMTRAIN_")
@@ -224,10 +229,7 @@ _TP = (
     "((has(self.trainer.parallelism) && has(self.trainer.parallelism.tensorParallel)) "
     "? self.trainer.parallelism.tensorParallel : 1)"
 )
-_MICRO = (
-    "((has(self.trainer.batch) && has(self.trainer.batch.microBatchSize)) "
-    "? self.trainer.batch.microBatchSize : 8)"
-)
+_MICRO = "((has(self.trainer.batch) && has(self.trainer.batch.microBatchSize)) ? self.trainer.batch.microBatchSize : 8)"
 _GLOBAL = "self.trainer.batch.globalBatchSize"
 _HAS_GLOBAL = "(has(self.trainer) && has(self.trainer.batch) && has(self.trainer.batch.globalBatchSize))"
 
@@ -290,18 +292,13 @@ def _global_batch_divides(spec: LLMTrainingJobSpec) -> str | None:
     data_parallel = spec.world_size // tp
     global_batch = spec.trainer.batch.global_batch_size
     if global_batch % (micro * data_parallel):
-        return (
-            f"{global_batch} is not a multiple of microBatchSize x data-parallel size = {micro} x {data_parallel}"
-        )
+        return f"{global_batch} is not a multiple of microBatchSize x data-parallel size = {micro} x {data_parallel}"
     return None
 
 
 GLOBAL_BATCH_DIVIDES = SpecRule(
     cel=CelRule(
-        rule=(
-            f"!{_HAS_GLOBAL} || {_WORLD} % {_TP} != 0 || "
-            f"{_GLOBAL} % ({_MICRO} * ({_WORLD} / {_TP})) == 0"
-        ),
+        rule=(f"!{_HAS_GLOBAL} || {_WORLD} % {_TP} != 0 || {_GLOBAL} % ({_MICRO} * ({_WORLD} / {_TP})) == 0"),
         message="globalBatchSize must be a multiple of microBatchSize x data-parallel size",
         message_expression=(
             "'%d is not a multiple of microBatchSize x data-parallel size = %d x %d'"
@@ -423,7 +420,8 @@ class LLMTrainingJobSpec(ApiModel):
     resources: Resources = Field(default_factory=Resources)
     """Resources of each pod."""
     shm_size: SizeQuantity | None = None
-    """Size of /dev/shm, a memory-backed emptyDir (NCCL and data loaders need more than the container default of 64Mi), more than zero; unset means bounded only by the pod's memory."""
+    """Size of /dev/shm, a memory-backed emptyDir (NCCL and data loaders need more than the container default of 64Mi),
+    more than zero; unset means bounded only by the pod's memory."""
     trainer: TrainerConfig | None = None
     """The built-in trainer's configuration (exclusive with command)."""
     command: list[str] | None = Field(default=None, min_length=1, max_length=MAX_LIST_ITEMS)

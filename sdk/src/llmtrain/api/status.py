@@ -116,7 +116,8 @@ class Progress(ApiModel):
     updated_at: datetime | None = None
     """When these figures were read."""
     resuming_from: int | None = Field(default=None, ge=0)
-    """Set while a new attempt starts after a restart: the checkpoint step it resumes from (0: the start). The figures above are cleared until the new attempt reports."""
+    """Set while a new attempt starts after a restart: the checkpoint step it resumes from (0: the start). The figures
+    above are cleared until the new attempt reports."""
 
 
 class CheckpointStatus(ApiModel):

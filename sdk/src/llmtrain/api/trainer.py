@@ -72,9 +72,13 @@ class ModelConfig(ApiModel):
     """Which model to train: a built-in preset, or a Hugging Face model directory."""
 
     rules = (
-        Rule.holds(ONE_MODEL_SOURCE, lambda model: (model.preset is None) != (model.path is None), reads=("preset", "path")),
         Rule.holds(
-            OVERRIDES_NEED_PRESET, lambda model: model.overrides is None or model.preset is not None, reads=("overrides", "preset")
+            ONE_MODEL_SOURCE, lambda model: (model.preset is None) != (model.path is None), reads=("preset", "path")
+        ),
+        Rule.holds(
+            OVERRIDES_NEED_PRESET,
+            lambda model: model.overrides is None or model.preset is not None,
+            reads=("overrides", "preset"),
         ),
     )
 
@@ -83,7 +87,8 @@ class ModelConfig(ApiModel):
     overrides: ModelOverrides | None = None
     """Shape changes to the preset (only with preset)."""
     path: str | None = None
-    """A local Hugging Face model directory (config.json, and weights unless pretrainedWeights is false), e.g. on a PVC."""
+    """A local Hugging Face model directory (config.json, and weights unless pretrainedWeights is false), e.g. on a
+    PVC."""
     pretrained_weights: bool = True
     """Load the weights found in path; false builds the architecture from config.json with fresh weights."""
 
@@ -101,7 +106,8 @@ class DataConfig(ApiModel):
     token_dtype: Literal["uint16", "uint32"] = "uint16"
     """Integer width of token files (format tokens); uint32 for vocabularies over 65535."""
     tokenizer: str | None = None
-    """A local tokenizer (a Hugging Face tokenizer directory or tokenizer.json); needed for text and sft, and exported with the model."""
+    """A local tokenizer (a Hugging Face tokenizer directory or tokenizer.json); needed for text and sft, and exported
+    with the model."""
     seq_len: int = Field(default=2048, ge=8, le=CONTEXT_MAX)
     """Tokens per training sequence."""
     validation_fraction: FiniteFloat = Field(default=0.005, ge=0.0, lt=0.5)
@@ -175,7 +181,8 @@ class ParallelismConfig(ApiModel):
     """How the model and the data are split over processes."""
 
     strategy: Literal["ddp", "fsdp", "hsdp"] = "fsdp"
-    """Data parallelism: ddp replicates the model, fsdp shards it (FSDP2), hsdp shards within a group and replicates across groups."""
+    """Data parallelism: ddp replicates the model, fsdp shards it (FSDP2), hsdp shards within a group and replicates
+    across groups."""
     shard_group_size: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Processes per shard group with hsdp; defaults to procsPerNode (shard within a node)."""
     tensor_parallel: int = Field(default=1, ge=1, le=INT32_MAX)
@@ -208,7 +215,8 @@ class CheckpointPolicy(ApiModel):
     )
 
     dir: str | None = None
-    """Checkpoint directory when the environment sets no LLMTRAIN_CHECKPOINT_DIR (the operator sets it to <spec.checkpoint.path>/<namespace>/<job name>); without either, nothing is saved."""
+    """Checkpoint directory when the environment sets no LLMTRAIN_CHECKPOINT_DIR (the operator sets it to
+    <spec.checkpoint.path>/<namespace>/<job name>); without either, nothing is saved."""
 
     interval: int = Field(default=500, ge=1, le=INT32_MAX)
     """Save every this many steps (and on SIGTERM when there is time)."""
@@ -217,11 +225,15 @@ class CheckpointPolicy(ApiModel):
     async_save: bool = False
     """Write checkpoints in the background while training goes on."""
     resume: bool = True
-    """Resume from the newest intact checkpoint in the job's own checkpoint directory on start (older ones are tried when the newest does not load)."""
+    """Resume from the newest intact checkpoint in the job's own checkpoint directory on start (older ones are tried
+    when the newest does not load)."""
     resume_from: str | None = Field(default=None, pattern=r"^/", max_length=4096)
-    """Start from this checkpoint when the job has none of its own yet: a step directory (…/step-00000300) or a job's checkpoint directory (its newest intact step), e.g. another job's run to continue or fine-tune from. Read only, never pruned."""
+    """Start from this checkpoint when the job has none of its own yet: a step directory (…/step-00000300) or a job's
+    checkpoint directory (its newest intact step), e.g. another job's run to continue or fine-tune from. Read only,
+    never pruned."""
     resume_weights_only: bool = False
-    """Take only the model weights from resumeFrom: training starts at step 0 with a fresh optimizer and data order (fine-tuning from a pretraining run)."""
+    """Take only the model weights from resumeFrom: training starts at step 0 with a fresh optimizer and data order
+    (fine-tuning from a pretraining run)."""
     export_hugging_face: bool = True
     """Write the final model as a Hugging Face directory (config, safetensors, tokenizer) under <checkpoint dir>/hf."""
 
@@ -241,7 +253,8 @@ class LoggingConfig(ApiModel):
     interval: int = Field(default=10, ge=1, le=INT32_MAX)
     """Log one line and update the metrics every this many steps."""
     peak_flops: FiniteFloat | None = Field(default=None, gt=0)
-    """Peak FLOP/s per device used for MFU; by default looked up from the device name (H100/H200 SXM: 989e12 dense bf16)."""
+    """Peak FLOP/s per device used for MFU; by default looked up from the device name (H100/H200 SXM: 989e12 dense
+    bf16)."""
     metrics_file: str | None = None
     """Also append every logged step's metrics as one JSON line to this file (rank 0)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -30,5 +30,5 @@ def age(since: datetime | None, now: datetime | None = None) -> str:
     """How long ago `since` was, or <unknown>."""
     if since is None:
         return "<unknown>"
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return format_duration((now - since).total_seconds())

@@ -15,10 +15,16 @@ from llmtrain.cli.render import Format, describe, dump, jobs_output, progress_li
 from llmtrain.client import TrainingClient
 
 output_option = click.option(
-    "-o", "--output", type=click.Choice(["table", "wide", "yaml", "json", "name"]), default="table", show_default=True,
+    "-o",
+    "--output",
+    type=click.Choice(["table", "wide", "yaml", "json", "name"]),
+    default="table",
+    show_default=True,
     help="table (like kubectl get), wide (adds attempt, restarts, tokens/s, ETA), yaml, json or name.",
 )
-timeout_option = click.option("--timeout", type=Duration(), help="Give up waiting after this long, e.g. 30m (exit code 5).")
+timeout_option = click.option(
+    "--timeout", type=Duration(), help="Give up waiting after this long, e.g. 30m (exit code 5)."
+)
 
 
 def finished_line(job: LLMTrainingJob) -> str:
@@ -42,7 +48,14 @@ def _wait(client: TrainingClient, name: str, until: tuple[str, ...], timeout: fl
 @click.argument("file", type=click.File("r"))
 @click.option("--wait", is_flag=True, help="Then show live progress until the job finishes; exit 1 if it fails.")
 @timeout_option
-@click.option("-o", "--output", type=click.Choice(["name", "yaml", "json"]), default="name", show_default=True, help="What to print about the created job.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["name", "yaml", "json"]),
+    default="name",
+    show_default=True,
+    help="What to print about the created job.",
+)
 @cluster_command
 def submit(client: TrainingClient, file: IO[str], wait: bool, timeout: float | None, output: str) -> None:
     """Create the job in FILE (YAML or JSON; - reads standard input).
@@ -128,7 +141,13 @@ def describe_(client: TrainingClient, name: str) -> None:
 
 @click.command(name="wait")
 @click.argument("name")
-@click.option("--for", "phases", type=click.Choice(PHASES), multiple=True, help="Phase to wait for (repeatable; default: Succeeded or Failed).")
+@click.option(
+    "--for",
+    "phases",
+    type=click.Choice(PHASES),
+    multiple=True,
+    help="Phase to wait for (repeatable; default: Succeeded or Failed).",
+)
 @timeout_option
 @cluster_command
 def wait_(client: TrainingClient, name: str, phases: tuple[str, ...], timeout: float | None) -> None:

@@ -63,18 +63,41 @@ def common_options(command: Command) -> Command:
     """The options every `generate` command takes, turned into builder options."""
 
     @click.option("-n", "--namespace", help="Namespace of the job.")
-    @click.option("--nodes", type=click.IntRange(min=1), default=1, show_default=True, help="Pods in the gang, one per node.")
-    @click.option("--gpus", type=click.IntRange(min=0), default=8, show_default=True, help="GPUs per pod (0: a CPU job).")
+    @click.option(
+        "--nodes", type=click.IntRange(min=1), default=1, show_default=True, help="Pods in the gang, one per node."
+    )
+    @click.option(
+        "--gpus", type=click.IntRange(min=0), default=8, show_default=True, help="GPUs per pod (0: a CPU job)."
+    )
     @click.option("--procs-per-node", type=click.IntRange(min=1), help="Processes per pod (default: --gpus, or 1).")
     @click.option("--cpu", help='CPU per pod, e.g. "32".')
     @click.option("--memory", help="Memory per pod, e.g. 400Gi.")
     @click.option("--shm-size", help="Size of /dev/shm, e.g. 64Gi.")
-    @click.option("--env", multiple=True, callback=_pairs, metavar="NAME=VALUE", help="Environment variable (repeatable).")
-    @click.option("--mount", "mounts", multiple=True, callback=_pairs, metavar="PATH=CLAIM", help="Mount a PersistentVolumeClaim at PATH (repeatable).")
+    @click.option(
+        "--env", multiple=True, callback=_pairs, metavar="NAME=VALUE", help="Environment variable (repeatable)."
+    )
+    @click.option(
+        "--mount",
+        "mounts",
+        multiple=True,
+        callback=_pairs,
+        metavar="PATH=CLAIM",
+        help="Mount a PersistentVolumeClaim at PATH (repeatable).",
+    )
     @click.option("--checkpoint-pvc", metavar="CLAIM", help="PersistentVolumeClaim for checkpoints.")
-    @click.option("--label", "labels", multiple=True, callback=_pairs, metavar="KEY=VALUE", help="Label of the job (repeatable).")
+    @click.option(
+        "--label", "labels", multiple=True, callback=_pairs, metavar="KEY=VALUE", help="Label of the job (repeatable)."
+    )
     @click.option("--backoff-limit", type=click.IntRange(min=0), help="Gang restarts allowed before the job fails.")
-    @click.option("--set", "spec", multiple=True, callback=_settings, metavar="FIELD=VALUE", help="Any spec field by its YAML path, e.g. runPolicy.ttlSecondsAfterFinished=3600 (repeatable; VALUE is YAML).")
+    @click.option(
+        "--set",
+        "spec",
+        multiple=True,
+        callback=_settings,
+        metavar="FIELD=VALUE",
+        help="Any spec field by its YAML path, e.g. runPolicy.ttlSecondsAfterFinished=3600 "
+        "(repeatable; VALUE is YAML).",
+    )
     @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
     @debug_option
     @functools.wraps(command)
@@ -87,8 +110,19 @@ def common_options(command: Command) -> Command:
 
 
 TRAINER_OPTIONS = (
-    click.option("--data", "data", multiple=True, required=True, metavar="PATH", help="Training data path or glob inside the pods (repeatable)."),
-    click.option("--data-format", type=click.Choice(["tokens", "text", "sft"]), help="Default: sft for .jsonl, text for .txt, tokens otherwise."),
+    click.option(
+        "--data",
+        "data",
+        multiple=True,
+        required=True,
+        metavar="PATH",
+        help="Training data path or glob inside the pods (repeatable).",
+    ),
+    click.option(
+        "--data-format",
+        type=click.Choice(["tokens", "text", "sft"]),
+        help="Default: sft for .jsonl, text for .txt, tokens otherwise.",
+    ),
     click.option("--tokenizer", help="Local tokenizer path (needed for text and sft data)."),
     click.option("--steps", type=click.IntRange(min=1), help="Optimizer steps."),
     click.option("--warmup-steps", type=click.IntRange(min=0), help="Learning-rate warm-up steps."),
@@ -124,7 +158,13 @@ def generate() -> None:
 
 @generate.command()
 @click.argument("name")
-@click.option("--model", default="llama-1b", show_default=True, help="A preset (test, llama-125m, llama-1b, llama-8b) or a Hugging Face model directory (its architecture, fresh weights).")
+@click.option(
+    "--model",
+    default="llama-1b",
+    show_default=True,
+    help="A preset (test, llama-125m, llama-1b, llama-8b) or a Hugging Face model directory "
+    "(its architecture, fresh weights).",
+)
 @trainer_options
 @common_options
 def pretrain(name: str, model: str, data: tuple[str, ...], nodes: int, gpus: int, **options: Any) -> LLMTrainingJob:

@@ -31,7 +31,12 @@ def cluster_command(command: Command) -> Command:
     """Give `command` the cluster options and a connected `client` argument."""
 
     @click.option("-n", "--namespace", help="Namespace (default: the kubeconfig context's, else default).")
-    @click.option("--kubeconfig", type=click.Path(dir_okay=False), envvar=None, help="Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).")
+    @click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False),
+        envvar=None,
+        help="Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).",
+    )
     @click.option("--context", "kube_context", help="Kubeconfig context (default: the current one).")
     @debug_option
     @functools.wraps(command)

@@ -55,7 +55,10 @@ def dump(data: Any, fmt: Literal["yaml", "json"]) -> str:
 def jobs_output(jobs: Sequence[LLMTrainingJob], fmt: Format, *, namespaces: bool = False) -> RenderableType | str:
     """The list of jobs in `fmt`: a table, names, or a kubectl List document."""
     if fmt in ("yaml", "json"):
-        return dump({"apiVersion": "v1", "kind": "List", "items": [wire(job) for job in jobs]}, "json" if fmt == "json" else "yaml")
+        return dump(
+            {"apiVersion": "v1", "kind": "List", "items": [wire(job) for job in jobs]},
+            "json" if fmt == "json" else "yaml",
+        )
     if fmt == "name":
         return "\n".join(f"llmtrainingjob/{job.metadata.name}" for job in jobs)
     return table(jobs, wide=fmt == "wide", namespaces=namespaces)
@@ -136,15 +139,26 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
         per_pod.append(f"cpu {resources.cpu}")
     if resources.memory:
         per_pod.append(f"memory {resources.memory}")
-    add("Gang:", f"{spec.nodes} nodes x {spec.effective_procs_per_node} processes = world size {spec.world_size}; per pod: {', '.join(per_pod)}")
+    add(
+        "Gang:",
+        f"{spec.nodes} nodes x {spec.effective_procs_per_node} processes = world size {spec.world_size}; "
+        f"per pod: {', '.join(per_pod)}",
+    )
     add("Runs:", workload(job))
     policy = spec.run_policy
-    add("Run policy:", f"restart {policy.restart_policy}, backoffLimit {policy.backoff_limit}, cleanPodPolicy {policy.clean_pod_policy}" + (", suspended" if policy.suspend else ""))
+    add(
+        "Run policy:",
+        f"restart {policy.restart_policy}, backoffLimit {policy.backoff_limit}, "
+        f"cleanPodPolicy {policy.clean_pod_policy}" + (", suspended" if policy.suspend else ""),
+    )
     if status is not None:
         add("Phase:", f"{status.phase or 'Pending'} (attempt {status.attempt}, {status.restarts} gang restarts)")
         if status.nodes:
             n = status.nodes
-            add("Pods:", f"{n.desired} desired, {n.active} active, {n.ready} ready, {n.succeeded} succeeded, {n.failed} failed")
+            add(
+                "Pods:",
+                f"{n.desired} desired, {n.active} active, {n.ready} ready, {n.succeeded} succeeded, {n.failed} failed",
+            )
         if status.start_time:
             add("Started:", str(status.start_time))
         if status.completion_time:
@@ -152,7 +166,10 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
         if status.progress:
             add("Progress:", progress_line(status.progress, mfu=True))
         if status.checkpoint:
-            add("Checkpoint:", f"step {status.checkpoint.step}" + (f" at {status.checkpoint.path}" if status.checkpoint.path else ""))
+            add(
+                "Checkpoint:",
+                f"step {status.checkpoint.step}" + (f" at {status.checkpoint.path}" if status.checkpoint.path else ""),
+            )
         if status.failure:
             add("Failure:", describe_failure(status.failure))
     parts: list[RenderableType] = [fields]
@@ -161,7 +178,13 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
     if conditions:
         grid = _grid("TYPE", "STATUS", "REASON", "AGE", "MESSAGE")
         for condition in conditions:
-            grid.add_row(condition.type, condition.status, condition.reason, age(condition.last_transition_time), condition.message)
+            grid.add_row(
+                condition.type,
+                condition.status,
+                condition.reason,
+                age(condition.last_transition_time),
+                condition.message,
+            )
         parts.append(grid)
     else:
         parts.append(Text("  <none>"))
@@ -169,7 +192,13 @@ def describe(job: LLMTrainingJob, events: Sequence[JobEvent]) -> RenderableType:
     if events:
         grid = _grid("AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
         for event in events:
-            grid.add_row(age(event.time), event.type, event.reason, event.object, event.message + (f" (x{event.count})" if event.count > 1 else ""))
+            grid.add_row(
+                age(event.time),
+                event.type,
+                event.reason,
+                event.object,
+                event.message + (f" (x{event.count})" if event.count > 1 else ""),
+            )
         parts.append(grid)
     else:
         parts.append(Text("  <none>"))

@@ -19,10 +19,10 @@ from llmtrain.client.training_client import TrainingClient
 
 __all__ = [
     "ApiError",
+    "CRDNotInstalled",
     "ClientError",
     "ClusterUnreachable",
     "ConfigError",
-    "CRDNotInstalled",
     "JobEvent",
     "JobExists",
     "JobFailed",

@@ -72,7 +72,10 @@ class JobFailed(ClientError):
     def __init__(self, name: str, failure: Failure | None) -> None:
         self.name = name
         self.failure = failure
-        super().__init__(f"Job {name} failed: {describe_failure(failure)}.", f"See `llmtrain describe {name}` and `llmtrain logs {name}`.")
+        super().__init__(
+            f"Job {name} failed: {describe_failure(failure)}.",
+            f"See `llmtrain describe {name}` and `llmtrain logs {name}`.",
+        )
 
 
 class JobRejected(InvalidJobError):
@@ -124,7 +127,9 @@ def rejected(status: dict[str, Any], sent: dict[str, Any] | None = None) -> JobR
     """The violations of a 422 Invalid Status for the object `sent`, worded as the SDK words them."""
     causes = (status.get("details") or {}).get("causes") or []
     violations = [
-        Violation(cause.get("field", ""), _cause_message(cause.get("message", ""), _value_at(sent, cause.get("field", ""))))
+        Violation(
+            cause.get("field", ""), _cause_message(cause.get("message", ""), _value_at(sent, cause.get("field", "")))
+        )
         for cause in causes
     ]
     return JobRejected(violations or [Violation("", status.get("message", "the API server refused the job"))])
@@ -175,7 +180,8 @@ def unreachable(server: str, error: Exception) -> ClusterUnreachable:
 def translated(
     server: str, namespace: str, job: str | None = None, sent: dict[str, Any] | None = None
 ) -> Iterator[None]:
-    """Run API calls about `job` (sending `sent`), turning Kubernetes client and connection errors into client errors."""
+    """Run API calls about `job` (sending `sent`), turning Kubernetes client and connection errors into
+    client errors."""
     try:
         yield
     except ApiException as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import CoreV1Api
@@ -12,7 +12,7 @@ from llmtrain.api.job import KIND
 from llmtrain.api.names import is_pod_of
 from llmtrain.client.watch import list_objects
 
-EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def _time(event: dict[str, Any]) -> datetime | None:
 def list_events(core: CoreV1Api, namespace: str, job: str) -> list[JobEvent]:
     """Events whose object is the job or one of its pods (`<job>-node-<rank>`)."""
     own, _ = list_objects(
-        core.list_namespaced_event, namespace=namespace, field_selector=f"involvedObject.kind={KIND},involvedObject.name={job}"
+        core.list_namespaced_event,
+        namespace=namespace,
+        field_selector=f"involvedObject.kind={KIND},involvedObject.name={job}",
     )
     pods, _ = list_objects(core.list_namespaced_event, namespace=namespace, field_selector="involvedObject.kind=Pod")
     events = own + [event for event in pods if is_pod_of(job, event["involvedObject"].get("name", ""))]

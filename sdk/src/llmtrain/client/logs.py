@@ -102,7 +102,9 @@ class _Follower:
                     finished = True
                     # Pods that ran and ended between two watch events are only visible now.
                     items, _ = list_objects(
-                        self.core.list_namespaced_pod, namespace=self.namespace, label_selector=names.pod_selector(self.job, self.rank)
+                        self.core.list_namespaced_pod,
+                        namespace=self.namespace,
+                        label_selector=names.pod_selector(self.job, self.rank),
                     )
                     for item in items:
                         self._maybe_stream(_Pod.of(item))
@@ -119,7 +121,7 @@ class _Follower:
         def guarded() -> None:
             try:
                 target(stopper)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any failure of a stream reaches the reader, re-raised there
                 if not stopper.stopped:
                     self.inbox.put(("error", error))
 

@@ -51,7 +51,9 @@ class TrainingClient:
     def __enter__(self) -> TrainingClient:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def in_namespace(self, namespace: str) -> TrainingClient:
@@ -79,14 +81,29 @@ class TrainingClient:
             found = self._custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
         return LLMTrainingJob.from_dict(found)
 
-    def list(self, selector: str | Mapping[str, str] | None = None, *, all_namespaces: bool = False) -> list[LLMTrainingJob]:
+    def list(
+        self, selector: str | Mapping[str, str] | None = None, *, all_namespaces: bool = False
+    ) -> list[LLMTrainingJob]:
         """Jobs of the namespace (or of every namespace) whose labels match `selector`, by name."""
         selectors = {"label_selector": _label_selector(selector)} if selector else {}
         with translated(self.server, self.namespace):
             if all_namespaces:
-                items, _ = list_objects(self._custom.list_custom_object_for_all_namespaces, group=GROUP, version=VERSION, resource_plural=PLURAL, **selectors)
+                items, _ = list_objects(
+                    self._custom.list_custom_object_for_all_namespaces,
+                    group=GROUP,
+                    version=VERSION,
+                    resource_plural=PLURAL,
+                    **selectors,
+                )
             else:
-                items, _ = list_objects(self._custom.list_namespaced_custom_object, group=GROUP, version=VERSION, namespace=self.namespace, plural=PLURAL, **selectors)
+                items, _ = list_objects(
+                    self._custom.list_namespaced_custom_object,
+                    group=GROUP,
+                    version=VERSION,
+                    namespace=self.namespace,
+                    plural=PLURAL,
+                    **selectors,
+                )
         jobs = [LLMTrainingJob.from_dict(item) for item in items]
         return sorted(jobs, key=lambda job: (job.metadata.namespace or "", job.metadata.name))
 
@@ -105,10 +122,16 @@ class TrainingClient:
             gone = wait_until_gone(
                 self._custom.list_namespaced_custom_object, deadline=deadline, **one_job(self.namespace, name)
             ) and wait_until_gone(
-                self._core.list_namespaced_pod, deadline=deadline, namespace=self.namespace, label_selector=pod_selector(name)
+                self._core.list_namespaced_pod,
+                deadline=deadline,
+                namespace=self.namespace,
+                label_selector=pod_selector(name),
             )
         if not gone:
-            raise WaitTimeout(f"Job {name} or its pods still exist after {timeout:g}s.", "Look at `kubectl get pods` for pods stuck terminating.")
+            raise WaitTimeout(
+                f"Job {name} or its pods still exist after {timeout:g}s.",
+                "Look at `kubectl get pods` for pods stuck terminating.",
+            )
 
     def suspend(self, name: str) -> LLMTrainingJob:
         """Stop the job's pods and keep the job (runPolicy.suspend = true)."""
@@ -170,7 +193,8 @@ class TrainingClient:
             if phase in until or phase in FINISHED_PHASES:
                 return job
         raise WaitTimeout(
-            f"Job {name} did not reach {' or '.join(sorted(until))} within {timeout:g}s (phase: {phase or 'none yet'}).",
+            f"Job {name} did not reach {' or '.join(sorted(until))} within {timeout:g}s "
+            f"(phase: {phase or 'none yet'}).",
             f"See `llmtrain describe {name}`.",
         )
 

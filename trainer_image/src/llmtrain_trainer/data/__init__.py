@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from llmtrain.api.trainer import DataConfig
 from torch.utils.data import DataLoader, Subset
 
+from llmtrain.api.trainer import DataConfig
 from llmtrain_trainer.data.order import GlobalOrder, RankBatches
 from llmtrain_trainer.data.sft import SFTExamples
 from llmtrain_trainer.data.text import tokenize_files
@@ -18,7 +18,16 @@ from llmtrain_trainer.data.tokenizer import load_tokenizer
 from llmtrain_trainer.data.tokens import IGNORE_INDEX, Sample, SampleSource, TokenWindows
 from llmtrain_trainer.errors import TrainerError
 
-__all__ = ["IGNORE_INDEX", "DataSplit", "Sample", "SampleSource", "build_data", "resolve_paths", "train_batches", "eval_batches"]
+__all__ = [
+    "IGNORE_INDEX",
+    "DataSplit",
+    "Sample",
+    "SampleSource",
+    "build_data",
+    "eval_batches",
+    "resolve_paths",
+    "train_batches",
+]
 
 
 @dataclass
@@ -65,21 +74,33 @@ def build_data(config: DataConfig) -> DataSplit:
 
 
 def train_batches(
-    split: DataSplit, config: DataConfig, *, seed: int, start: int, micro_batch: int, accumulation: int,
-    dp_rank: int, dp_size: int, pin_memory: bool,
+    split: DataSplit,
+    config: DataConfig,
+    *,
+    seed: int,
+    start: int,
+    micro_batch: int,
+    accumulation: int,
+    dp_rank: int,
+    dp_size: int,
+    pin_memory: bool,
 ) -> Iterator[Sample]:
     """This rank's training micro-batches, beginning after `start` consumed global samples."""
     order = GlobalOrder(len(split.train), seed)
     sampler = RankBatches(order, start, micro_batch, accumulation, dp_rank, dp_size)
     loader: DataLoader[Sample] = DataLoader(
         split.train,  # type: ignore[arg-type]  # any map-style dataset will do
-        batch_sampler=sampler, num_workers=config.num_workers, pin_memory=pin_memory,
+        batch_sampler=sampler,
+        num_workers=config.num_workers,
+        pin_memory=pin_memory,
         persistent_workers=config.num_workers > 0,
     )
     return iter(loader)
 
 
-def eval_batches(validation: SampleSource, *, steps: int, micro_batch: int, dp_rank: int, dp_size: int) -> Iterator[Sample]:
+def eval_batches(
+    validation: SampleSource, *, steps: int, micro_batch: int, dp_rank: int, dp_size: int
+) -> Iterator[Sample]:
     """The same `steps` validation micro-batches on every evaluation, this rank's share of each."""
     order = GlobalOrder(len(validation), seed=0, shuffle=False)
     for step in range(steps):

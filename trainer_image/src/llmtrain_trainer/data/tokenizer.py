@@ -22,7 +22,7 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
             tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)  # type: ignore[no-untyped-call]
         else:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except Exception as e:  # noqa: BLE001 - tokenizers and transformers raise anything from a bad file
+    except Exception as e:
         # A file that does not parse fails the same way on every retry: the config is wrong.
         raise TrainerError(
             f"data.tokenizer: {path} is not a tokenizer.json or Hugging Face tokenizer directory: "

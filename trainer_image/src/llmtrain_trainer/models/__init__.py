@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from llmtrain.api.trainer import ModelConfig
 from torch import nn
 from transformers import PreTrainedModel
 
+from llmtrain.api.trainer import ModelConfig
 from llmtrain_trainer.models import hf
 from llmtrain_trainer.models.flops import flops_per_token, matmul_params
 from llmtrain_trainer.models.llama import ModelArgs, Transformer

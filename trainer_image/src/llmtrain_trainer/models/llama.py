@@ -104,9 +104,7 @@ class Attention(nn.Module):
         # Repeating the kv heads (rather than enable_gqa) keeps every SDPA backend usable.
         k = k.repeat_interleave(self.n_rep, dim=2)
         v = v.repeat_interleave(self.n_rep, dim=2)
-        out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
-        )
+        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
         projected: torch.Tensor = self.wo(out.transpose(1, 2).reshape(batch, seq, -1))
         return projected
 
@@ -170,8 +168,13 @@ class Transformer(nn.Module):
         nn.init.normal_(self.tok_embeddings.weight, mean=0.0, std=std)
         for block in self.layers:
             assert isinstance(block, TransformerBlock)
-            for linear in (block.attention.wq, block.attention.wk, block.attention.wv,
-                           block.feed_forward.w1, block.feed_forward.w3):
+            for linear in (
+                block.attention.wq,
+                block.attention.wk,
+                block.attention.wv,
+                block.feed_forward.w1,
+                block.feed_forward.w3,
+            ):
                 nn.init.trunc_normal_(linear.weight, std=std, a=-3 * std, b=3 * std)
             for linear in (block.attention.wo, block.feed_forward.w2):
                 nn.init.trunc_normal_(linear.weight, std=residual_std, a=-3 * residual_std, b=3 * residual_std)

@@ -7,10 +7,11 @@ import contextlib
 import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-DOCS = Path(__file__).parents[1] / "docs"
+from testenv.paths import REPO_ROOT
+
+DOCS = REPO_ROOT / "docs"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
 
 
@@ -44,7 +45,7 @@ def run(page: str, text: str) -> dict[str, Any]:
     for snippet in snippets(text):
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            exec(compile(snippet.code, f"{page}:{snippet.line}", "exec"), namespace)  # noqa: S102
+            exec(compile(snippet.code, f"{page}:{snippet.line}", "exec"), namespace)
         if snippet.output is not None:
             assert printed.getvalue() == snippet.output, f"{page}:{snippet.line} printed:\n{printed.getvalue()}"
     return namespace

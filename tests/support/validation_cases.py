@@ -108,14 +108,26 @@ GOOD = [
     Case("name-at-limit", _set("metadata.name", "a" * 56)),
     Case("quantities", _set("spec.resources", {"gpus": 8, "cpu": 32, "memory": "400Gi", "extra": {"rdma/ib": 1}})),
     # Zero CPU is no request and no limit, as in any pod; an extended resource may be 0 or "2k".
-    Case("zero-cpu-and-counts", _set("spec.resources", {"gpus": 4, "cpu": "0", "extra": {"rdma/ib": 0, "example.com/fpga": "2k", "hugepages-2Mi": "1Gi"}})),
-    Case("quantity-forms", _all(_set("spec.resources", {"gpus": 4, "cpu": "+500m", "memory": "1.5e9"}), _set("spec.shmSize", 67108864))),
-    Case("bounds-at-their-limits", _all(
-        _set("spec.elastic", {"minNodes": 1, "maxNodes": 4096}),
-        _set("spec.trainer.optimizer", {"betas": [0, 0.999], "weightDecay": 0}),
-        _set("spec.trainer.seed", 2**53 - 1),
-        _set("spec.scheduling", {"gang": {"enabled": True, "timeoutSeconds": 2**31 - 1}}),
-    )),
+    Case(
+        "zero-cpu-and-counts",
+        _set(
+            "spec.resources",
+            {"gpus": 4, "cpu": "0", "extra": {"rdma/ib": 0, "example.com/fpga": "2k", "hugepages-2Mi": "1Gi"}},
+        ),
+    ),
+    Case(
+        "quantity-forms",
+        _all(_set("spec.resources", {"gpus": 4, "cpu": "+500m", "memory": "1.5e9"}), _set("spec.shmSize", 67108864)),
+    ),
+    Case(
+        "bounds-at-their-limits",
+        _all(
+            _set("spec.elastic", {"minNodes": 1, "maxNodes": 4096}),
+            _set("spec.trainer.optimizer", {"betas": [0, 0.999], "weightDecay": 0}),
+            _set("spec.trainer.seed", 2**53 - 1),
+            _set("spec.scheduling", {"gang": {"enabled": True, "timeoutSeconds": 2**31 - 1}}),
+        ),
+    ),
     Case("hf-directory", _set("spec.trainer.model", {"path": "/models/llama", "pretrainedWeights": False})),
 ]
 
@@ -145,7 +157,11 @@ BAD = [
         "4 does not divide nodes x procsPerNode = 6",
     ),
     # Pipeline parallelism is not built: the schema allows 1 only (each side words the bound).
-    Case("pipeline-parallel-not-built", _set("spec.trainer.parallelism", {"pipelineParallel": 2}), "spec.trainer.parallelism.pipelineParallel"),
+    Case(
+        "pipeline-parallel-not-built",
+        _set("spec.trainer.parallelism", {"pipelineParallel": 2}),
+        "spec.trainer.parallelism.pipelineParallel",
+    ),
     Case(
         "global-batch-not-multiple",
         _set("spec.trainer.batch", {"microBatchSize": 2, "globalBatchSize": 20}),
@@ -325,11 +341,18 @@ BAD = [
     ),
     Case(
         "missing-data-and-long-name",
-        _all(_delete("spec.trainer.data"), _set("metadata.name", "a" * 57), _set("spec.volumeMounts", [{"name": "x", "mountPath": "/x"}])),
+        _all(
+            _delete("spec.trainer.data"),
+            _set("metadata.name", "a" * 57),
+            _set("spec.volumeMounts", [{"name": "x", "mountPath": "/x"}]),
+        ),
         "spec.trainer.data",
         "Field required",
         also=(
-            ("metadata.name", "metadata.name may have at most 56 characters so that " + "a" * 57 + "-node-1 fits in 63; it has 57"),
+            (
+                "metadata.name",
+                "metadata.name may have at most 56 characters so that " + "a" * 57 + "-node-1 fits in 63; it has 57",
+            ),
             ("spec.volumeMounts", "every volumeMounts[].name must be the name of an entry in volumes"),
         ),
     ),
@@ -350,7 +373,10 @@ BAD = [
             _set("spec.trainer.data.format", "txt"),
         ),
         "spec.nodes",
-        also=(("spec.trainer.batch.microBatchSize", None), ("spec.trainer.data.format", "Input should be 'tokens', 'text' or 'sft'")),
+        also=(
+            ("spec.trainer.batch.microBatchSize", None),
+            ("spec.trainer.data.format", "Input should be 'tokens', 'text' or 'sft'"),
+        ),
         absent=("is outside elastic", "does not divide", "is not a multiple", "need data.tokenizer", "evaluating rule"),
     ),
 ]

@@ -4,7 +4,7 @@ The chart is the single source of the operator's RBAC: tests that run the operat
 `operator_rules` or `operator_rbac_objects` and apply exactly what the chart installs, so a
 verb the operator needs and the chart lacks fails them.
 
-    from chart_rbac import SERVICE_ACCOUNT, operator_rbac_objects
+    from support.chart_rbac import SERVICE_ACCOUNT, operator_rbac_objects
     apply(kubectl, *operator_rbac_objects(namespace))   # ServiceAccount, ClusterRole, binding
     kubeconfig = control_plane.service_account_kubeconfig(namespace, SERVICE_ACCOUNT, create=False)
 """
@@ -148,9 +148,7 @@ def operator_rules(
     return rules
 
 
-def operator_rbac_objects(
-    namespace: str, *, watch_namespaces: Sequence[str] = (), replicas: int = 1
-) -> list[Obj]:
+def operator_rbac_objects(namespace: str, *, watch_namespaces: Sequence[str] = (), replicas: int = 1) -> list[Obj]:
     """The chart's ServiceAccount `SERVICE_ACCOUNT` in `namespace` and its (Cluster)Role(s)
     and binding(s), ready for `kubectl apply`: what the operator runs under when installed.
 

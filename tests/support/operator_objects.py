@@ -6,11 +6,12 @@ from typing import Any
 
 from llmtrain.api import names
 from llmtrain.api.job import LLMTrainingJob
-
 from llmtrain_operator.podstate import PodView
 
 
-def stored_job(spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **metadata: Any) -> LLMTrainingJob:
+def stored_job(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **metadata: Any
+) -> LLMTrainingJob:
     """A job as the API server returns it: with a uid, a namespace and a generation."""
     body: dict[str, Any] = {
         "apiVersion": "llmtrain.dev/v1alpha1",

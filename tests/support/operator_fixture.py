@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_rbac import operator_rbac_objects, service_account_name
-from crd_install import install_crd
 from pluggy import Result
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.chart_rbac import operator_rbac_objects, service_account_name
+from support.crd_install import install_crd
 from testenv import procs
 from testenv.controlplane import ControlPlane
 from testenv.netutil import free_port, http_ok, wait_until
