@@ -39,7 +39,8 @@ def _events(control_plane: ControlPlane, namespace: str, name: str) -> list[dict
         "--field-selector",
         f"involvedObject.kind=LLMTrainingJob,involvedObject.name={name}",
     )
-    return list(listed["items"])  # type: ignore[arg-type]
+    items: list[dict[str, Any]] = listed["items"]  # type: ignore[assignment]
+    return items
 
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
@@ -155,10 +156,13 @@ def test_an_invalid_config_fails_once_with_the_reason_from_the_termination_file(
     submit(control_plane, namespace, tiny_trainer_job("badconfig", tmp_path / "nowhere", tmp_path / "ckpt", steps=10))
     final = wait_for_status(control_plane, namespace, "badconfig", phase_is("Failed", "Succeeded"), "the job to fail")
     assert final["phase"] == "Failed" and final["restarts"] == 0, "a rejected config is not retried"
-    expected = f"llmtrain-trainer: InvalidConfig: rank 0: data.paths: {tmp_path / 'nowhere'}/tokens.bin matches no file"
     # The whole message is the report the launcher wrote to /dev/termination-log: with the
     # file present the kubelet never falls back to the log, whose tail holds more lines.
     failure = final["failure"]
+    rank = failure["rank"]  # every rank refuses alike; the first the kubelet reported is named
+    expected = (
+        f"llmtrain-trainer: InvalidConfig: rank {rank}: data.paths: {tmp_path / 'nowhere'}/tokens.bin matches no file"
+    )
     assert (failure["reason"], failure["message"], failure["exitCode"]) == ("InvalidConfig", expected, 1)
     conditions = {c["type"]: c for c in final["conditions"]}
     assert conditions["Failed"]["message"] == expected and conditions["Failed"]["reason"] == "InvalidConfig"
