@@ -215,7 +215,9 @@ class _Decision:
         missing = [rank for rank in range(nodes) if rank not in present]
         gang_started = any(p.started for p in current)
 
-        failed = sorted((p for p in current if p.failed), key=lambda p: (p.finished_at or "~", p.rank))
+        # The first to fail is the cause. Finish times have whole seconds: within one, a killed
+        # rank comes first, since its peers' collectives fail because it is gone.
+        failed = sorted((p for p in current if p.failed), key=lambda p: (p.finished_at or "~", not p.killed, p.rank))
         if failed:
             return self.restart_or_fail(failed[0].failure(), self.retryable(failed[0]), current)
         vanished = [p for p in current if p.deleting and not p.succeeded]

@@ -133,6 +133,11 @@ class PodView:
         return self.report is not None and self.report.permanent
 
     @property
+    def killed(self) -> bool:
+        """Ended by a signal or by its node: a cause, where the other ranks' errors are its effects."""
+        return (self.exit_code is not None and self.exit_code >= SIGNAL_EXIT_BASE) or self.reason in NODE_REASONS
+
+    @property
     def evicted(self) -> bool:
         """Killed by the node or the cluster, not by the training code."""
         return self.reason in ("Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown")

@@ -220,6 +220,18 @@ def test_the_launchers_signal_exit_code_is_retried_under_exit_code_policy() -> N
     assert plan.status.failure.reason == "WorkerKilled" and plan.status.failure.exit_code == 137
 
 
+def test_within_one_second_the_killed_rank_is_the_cause_not_its_peers_errors() -> None:
+    job = _running(_job({"restartPolicy": "ExitCode"}))
+    peer = pod_body(0, phase="Failed", exit_code=1, message="llmtrain-trainer: TrainingError: rank 0: Connection reset")
+    killed = pod_body(
+        1, phase="Failed", exit_code=137, message="llmtrain-trainer: WorkerKilled: rank 1 was killed by SIGKILL"
+    )
+    killed["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"] = "2026-11-22T10:00:00Z"
+    plan = decide(job, pods(peer, killed), NOW)
+    assert plan.status.failure is not None and (plan.status.failure.rank, plan.status.failure.exit_code) == (1, 137)
+    assert plan.status.phase == "Restarting", "the cause (137) is retried under ExitCode; the peer's 1 would not be"
+
+
 def test_progress_after_a_restart_says_where_it_resumes() -> None:
     job = _running(_job())
     metrics = {
