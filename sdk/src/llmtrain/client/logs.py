@@ -73,6 +73,10 @@ def read(core: CoreV1Api, namespace: str, job: str, rank: int | None) -> Iterato
             response.close()
 
 
+STOP_JOIN_SECONDS = 5.0
+"""How long a finished follow waits for each reader thread it stopped."""
+
+
 @dataclass
 class _Follower:
     core: CoreV1Api
@@ -82,6 +86,7 @@ class _Follower:
     rank: int | None
     inbox: queue.Queue[tuple[str, Any]] = field(default_factory=queue.Queue)
     stoppers: list[Stopper] = field(default_factory=list)
+    threads: list[threading.Thread] = field(default_factory=list)
     streamed: set[str] = field(default_factory=set)
     active: set[str] = field(default_factory=set)
 
@@ -113,6 +118,11 @@ class _Follower:
         finally:
             for stopper in self.stoppers:
                 stopper.stop()
+            # Stopped readers return at once; waiting for them keeps a daemon thread from
+            # holding stderr's lock (a library's warning) while the interpreter exits, which
+            # aborts the process (SIGABRT) after every line was printed.
+            for thread in self.threads:
+                thread.join(timeout=STOP_JOIN_SECONDS)
 
     def _thread(self, target: Callable[[Stopper], None]) -> None:
         stopper = Stopper()
@@ -125,7 +135,9 @@ class _Follower:
                 if not stopper.stopped:
                     self.inbox.put(("error", error))
 
-        threading.Thread(target=guarded, daemon=True, name=f"llmtrain-logs-{self.job}").start()
+        thread = threading.Thread(target=guarded, daemon=True, name=f"llmtrain-logs-{self.job}")
+        self.threads.append(thread)
+        thread.start()
 
     def _maybe_stream(self, pod: _Pod) -> None:
         if not pod.started or pod.uid in self.streamed:
