@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmtrain.api import names
-from llmtrain.api.contract import SIGNAL_EXIT_BASE, WORKER_KILLED, TrainerReport, killed_summary
+from llmtrain.api.contract import SIGNAL_EXIT_BASE, WORKER_KILLED, TrainerReport, killed_summary, text_end
 from llmtrain.api.status import Failure
 
 IMAGE_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
@@ -21,14 +21,6 @@ MESSAGE_LIMIT = 2048
 CAUSE_LIMIT = 300
 """Characters of the exception line put ahead of a log tail."""
 _TORCHRUN_ROOT_EXIT = re.compile(r"Root Cause.*?exitcode\s*:\s*(-?\d+)", re.DOTALL)
-
-
-def _bounded(text: str) -> str:
-    """The end of a log tail, where the cause is, within MESSAGE_LIMIT bytes."""
-    data = text.strip().encode()
-    if len(data) <= MESSAGE_LIMIT:
-        return data.decode(errors="ignore")
-    return "…" + data[-(MESSAGE_LIMIT - 3) :].decode(errors="ignore")
 
 
 _PYTHON_EXCEPTION = re.compile(r"^(?:\[rank\d+\]: )?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)\b.*)$", re.MULTILINE)
@@ -106,7 +98,9 @@ class PodView:
             running="running" in state,
             exit_code=exit_code,
             reason=pod_reason or terminated.get("reason"),
-            message=report.render(MESSAGE_LIMIT) if report is not None else _with_cause_first(_bounded(text)),
+            message=report.render(MESSAGE_LIMIT)
+            if report is not None
+            else _with_cause_first(text_end(text.strip(), MESSAGE_LIMIT)),
             report=report,
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),

@@ -66,6 +66,17 @@ LAUNCH_ERROR = "LaunchError"
 PERMANENT_REASONS = frozenset({INVALID_CONFIG, CHECKPOINT_OWNED_BY_ANOTHER_JOB, NO_LOADABLE_CHECKPOINT})
 """Reasons no retry can fix: the operator fails the job at once."""
 
+_ELLIPSIS = "…"
+
+
+def text_end(text: str, limit: int) -> str:
+    """`text` within `limit` UTF-8 bytes: whole when it fits, else `…` and its end (where a cause is)."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return _ELLIPSIS + data[-(limit - len(_ELLIPSIS.encode())) :].decode(errors="ignore")
+
+
 SIGNAL_EXIT_BASE = 128
 """A process killed by signal N exits 128 + N, as a shell reports it."""
 _SIGNAL_HINTS: dict[int, str] = {
@@ -114,12 +125,10 @@ class TrainerReport:
         """The report within `limit` bytes: the line whole, the detail's end (where the cause is)."""
         line = self.line.encode()[: limit - 1].decode(errors="ignore")
         room = limit - len(line.encode()) - 1
-        detail = self.detail.strip().encode()
+        detail = self.detail.strip()
         if not detail or room <= 1:
             return line
-        if len(detail) > room:
-            detail = "…".encode() + detail[-(room - len("…".encode())) :]
-        return f"{line}\n{detail.decode(errors='ignore')}"
+        return f"{line}\n{text_end(detail, room)}"
 
     @classmethod
     def parse(cls, text: str) -> TrainerReport | None:
