@@ -22,6 +22,7 @@ from typing import Any
 
 from testenv import procs
 from testenv.kubeconfig import write_kubeconfig
+from testenv.netns import NetworkNamespace
 from testenv.netutil import free_port, http_ok, wait_until
 from testenv.paths import binary
 from testenv.pki import CertificateAuthority, CertPair
@@ -48,7 +49,10 @@ class ControlPlaneSettings:
 
     workdir: where certificates, etcd data, kubeconfigs and logs go; a fresh temporary
         directory (removed by `stop`) when None.
-    host: the loopback address every component listens on.
+    host: the address every component listens on: loopback, or with `netns` an address the
+        namespace has (pods then reach the API server through the `kubernetes` Service).
+    netns: run every component inside this network namespace (a cluster with real nodes);
+        the host then reaches the API server through a relay on loopback (`server`).
     service_cluster_ip_range: ClusterIPs of Services (virtual: nothing routes them).
     start_timeout: seconds to wait for each component to become ready.
     controllers: the --controllers of kube-controller-manager.
@@ -63,6 +67,7 @@ class ControlPlaneSettings:
 
     workdir: Path | None = None
     host: str = "127.0.0.1"
+    netns: NetworkNamespace | None = None
     service_cluster_ip_range: str = "10.0.0.0/24"
     start_timeout: float = 60.0
     controllers: str = "*"
@@ -83,17 +88,24 @@ class ControlPlane:
         self.logs: dict[str, Path] = {}
         self.startup_seconds = 0.0
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._relays: list[subprocess.Popen[bytes]] = []
         self.ca: CertificateAuthority
         self.admin: CertPair
         self.kubelet_serving: CertPair
         self.port = 0
+        self.api_port = 0
         self.kubeconfig_path = self.workdir / "kubeconfig"
         self.audit_log = self.workdir / "logs" / "audit.log"
 
     @property
     def server(self) -> str:
-        """The API server URL."""
-        return f"https://{self.settings.host}:{self.port}"
+        """The API server URL for clients on the host (through the relay with `netns`)."""
+        return f"https://127.0.0.1:{self.port}" if self.settings.netns else self.inner_server
+
+    @property
+    def inner_server(self) -> str:
+        """The API server URL for the components and nodes next to it."""
+        return f"https://{self.settings.host}:{self.api_port}"
 
     @property
     def ca_cert(self) -> Path:
@@ -119,7 +131,7 @@ class ControlPlane:
         serving = self.ca.issue(
             "apiserver",
             common_name="kube-apiserver",
-            ips=(host, _first_service_ip(s.service_cluster_ip_range)),
+            ips=(host, "127.0.0.1", _first_service_ip(s.service_cluster_ip_range)),
             dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                  "kubernetes.default.svc.cluster.local"),
         )  # fmt: skip
@@ -133,7 +145,12 @@ class ControlPlane:
         scheduler = self.ca.issue("scheduler", common_name="system:kube-scheduler")
         sa = self.ca.signing_key("service-account")
 
-        etcd_port, peer_port, self.port = free_port(host), free_port(host), free_port(host)
+        if s.netns:
+            # A namespace of its own has every port free.
+            etcd_port, peer_port, self.api_port, self.port = 2379, 2380, 6443, free_port()
+        else:
+            etcd_port, peer_port, self.api_port = free_port(host), free_port(host), free_port(host)
+            self.port = self.api_port
         etcd_url = f"http://{host}:{etcd_port}"
         self._spawn(
             "etcd",
@@ -149,7 +166,7 @@ class ControlPlane:
             "--unsafe-no-fsync",
             "--log-level=warn",
         )
-        wait_until(lambda: http_ok(f"{etcd_url}/health"), s.start_timeout, "etcd")
+        wait_until(lambda: self._http_ok(f"{etcd_url}/health"), s.start_timeout, "etcd")
 
         audit_args: list[str] = []
         if s.audit_policy is not None:
@@ -169,7 +186,7 @@ class ControlPlane:
             f"--etcd-servers={etcd_url}",
             f"--bind-address={host}",
             f"--advertise-address={host}",
-            f"--secure-port={self.port}",
+            f"--secure-port={self.api_port}",
             f"--tls-cert-file={serving.cert}",
             f"--tls-private-key-file={serving.key}",
             f"--client-ca-file={self.ca.ca.cert}",
@@ -186,19 +203,21 @@ class ControlPlane:
             f"--kubelet-client-key={kubelet_client.key}",
             f"--kubelet-certificate-authority={self.ca.ca.cert}",
             "--kubelet-preferred-address-types=InternalIP",
-            # The reconciler refuses loopback addresses; pods reach the API server directly.
-            "--endpoint-reconciler-type=none",
+            # The reconciler refuses loopback addresses; there pods reach the API server directly.
+            f"--endpoint-reconciler-type={'lease' if s.netns else 'none'}",
             "--profiling=false",
             f"--v={s.verbosity}",
             *audit_args,
             *s.apiserver_args,
         )
+        if s.netns:
+            self._relays = s.netns.relay(f"{host}:{self.api_port}", self.port, self.workdir / "logs" / "relay.log")
         write_kubeconfig(self.kubeconfig_path, server=self.server, ca=self.ca.ca.cert, user="admin", client=self.admin)
         wait_until(lambda: self._api_ok("/readyz"), s.start_timeout, "kube-apiserver /readyz")
 
         kcm_kubeconfig = write_kubeconfig(
             self.workdir / "controller-manager.kubeconfig",
-            server=self.server, ca=self.ca.ca.cert, user="controller-manager", client=kcm,
+            server=self.inner_server, ca=self.ca.ca.cert, user="controller-manager", client=kcm,
         )  # fmt: skip
         self._spawn(
             "kube-controller-manager",
@@ -216,7 +235,7 @@ class ControlPlane:
         )
         scheduler_kubeconfig = write_kubeconfig(
             self.workdir / "scheduler.kubeconfig",
-            server=self.server, ca=self.ca.ca.cert, user="scheduler", client=scheduler,
+            server=self.inner_server, ca=self.ca.ca.cert, user="scheduler", client=scheduler,
         )  # fmt: skip
         self._spawn(
             "kube-scheduler",
@@ -235,6 +254,8 @@ class ControlPlane:
 
     def stop(self) -> None:
         """Stop every component (newest first) and remove the temporary work directory."""
+        for relay in self._relays:
+            procs.stop(relay)
         for name in reversed(list(self._procs)):
             procs.stop(self._procs.pop(name))
         if self._owns_workdir:
@@ -324,7 +345,15 @@ class ControlPlane:
         log = self.workdir / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
         self.logs[name] = log
-        self._procs[name] = procs.spawn(argv, log, die_with_parent=self.settings.die_with_parent)
+        self._procs[name] = procs.spawn(
+            argv, log, die_with_parent=self.settings.die_with_parent, netns=self.settings.netns
+        )
+
+    def _http_ok(self, url: str) -> bool:
+        if self.settings.netns is None:
+            return http_ok(url)
+        probe = self.settings.netns.run("curl", "-sf", "-o", "/dev/null", "--max-time", "2", url, check=False)
+        return probe.returncode == 0
 
     def _api_ok(self, path: str) -> bool:
         for name, proc in self._procs.items():

@@ -13,6 +13,10 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from testenv.netns import NetworkNamespace
 
 PR_SET_PDEATHSIG = 1
 # Looked up once here: between fork and exec a child may only call what needs no locks.
@@ -30,8 +34,18 @@ def spawn(
     *,
     env: Mapping[str, str] | None = None,
     die_with_parent: bool = True,
+    netns: NetworkNamespace | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` in a new session, stdout and stderr appended to `log`."""
+    """Start `argv` in a new session, stdout and stderr appended to `log`; inside `netns`
+    when one is given."""
+    enter_netns = netns.enter() if netns is not None else None
+
+    def prepare_child() -> None:
+        if die_with_parent:
+            _die_with_parent()
+        if enter_netns is not None:
+            enter_netns()
+
     with open(log, "ab") as out:
         return subprocess.Popen(
             [str(a) for a in argv],
@@ -40,7 +54,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent else None,
+            preexec_fn=prepare_child,
         )
 
 

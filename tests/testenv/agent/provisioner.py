@@ -34,11 +34,17 @@ def install_storage_class(api: KubeAPI) -> None:
 
 
 class Provisioner(threading.Thread):
-    """Creates a PV for each pending claim of the class, deletes released PVs it made."""
+    """Creates a PV for each pending claim of the class, deletes released PVs it made.
 
-    def __init__(self, api: KubeAPI, root: Path, stop: threading.Event) -> None:
+    world_writable: make each volume's directory writable by every user, as local-path
+    provisioners do; pods of real nodes run as non-root users, and the kubelet applies no
+    fsGroup to hostPath volumes.
+    """
+
+    def __init__(self, api: KubeAPI, root: Path, stop: threading.Event, *, world_writable: bool = False) -> None:
         super().__init__(name="provisioner", daemon=True)
         self.api, self.root, self.stop_event = api, root, stop
+        self.world_writable = world_writable
 
     def run(self) -> None:
         while not self.stop_event.wait(POLL_SECONDS):
@@ -78,6 +84,8 @@ class Provisioner(threading.Thread):
             },
         }  # fmt: skip
         path.mkdir(parents=True, exist_ok=True)
+        if self.world_writable:
+            path.chmod(0o777)
         try:
             self.api.create("/api/v1/persistentvolumes", volume)
         except ApiError as e:
