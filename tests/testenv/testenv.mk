@@ -1,8 +1,11 @@
 # Builds the real Kubernetes control plane, etcd, kubectl and helm from their Go modules
-# into bin/, plus the pod network shim of the node agent (tests/testenv/podnet.c).
-# Versions are pinned by tests/testenv/go.mod (Kubernetes, etcd) and
-# tests/testenv/helm/go.mod (helm); the binaries are rebuilt only when those change.
-# Included by the root Makefile.
+# into bin/, plus the pod network shim of the node agent (tests/testenv/podnet.c)
+# (`make testenv`); and, for real nodes only, kubelet, kube-proxy and CoreDNS
+# (`make testenv-nodes`, separate so that the node agent's users do not build them).
+# Versions are pinned by tests/testenv/go.mod (Kubernetes, etcd; kubelet and kube-proxy
+# too), tests/testenv/helm/go.mod (helm) and tests/testenv/coredns/go.mod (CoreDNS, with
+# only the plugins a test cluster uses: coredns/main.go); the binaries are rebuilt only
+# when those change. Included by the root Makefile.
 
 TESTENV_DIR := tests/testenv
 TESTENV_BIN := bin
@@ -20,10 +23,16 @@ TESTENV_CLI := PYTHONPATH=tests .venv/bin/python -m testenv
 KUBE_BINARIES := $(addprefix $(TESTENV_BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
 PODNET_SHIM := $(TESTENV_BIN)/libtestenv-podnet.so
 TESTENV_BINARIES := $(KUBE_BINARIES) $(TESTENV_BIN)/helm $(PODNET_SHIM)
+NODE_BINARIES := $(addprefix $(TESTENV_BIN)/,kubelet kube-proxy)
+COREDNS := $(TESTENV_BIN)/coredns
+COREDNS_VERSION_FLAGS = -X github.com/coredns/coredns/coremain.GitCommit=$(call go_version,coredns,github.com/coredns/coredns)
+TESTENV_NODE_BINARIES := $(NODE_BINARIES) $(COREDNS)
 
-.PHONY: testenv cluster-up cluster-down cluster-status
+.PHONY: testenv testenv-nodes cluster-up cluster-down cluster-status
 
 testenv: $(TESTENV_BINARIES) ## build etcd, the Kubernetes control plane, kubectl and helm into bin/
+
+testenv-nodes: $(TESTENV_NODE_BINARIES) ## build a real node's kubelet, kube-proxy and CoreDNS into bin/
 
 # One `go build` for all five shares the compilation of their common dependencies.
 # etcd's main package is go.etcd.io/etcd/server/v3, which go names "server".
@@ -38,6 +47,22 @@ $(KUBE_BINARIES) &: $(TESTENV_DIR)/go.mod $(TESTENV_DIR)/go.sum
 		k8s.io/kubernetes/cmd/kubectl
 	mv -f $(TESTENV_BIN)/server $(TESTENV_BIN)/etcd
 	@touch $(KUBE_BINARIES)
+
+# The same module and flags as the control plane: kubelet and kube-proxy report v1.x.y too.
+$(NODE_BINARIES) &: $(TESTENV_DIR)/go.mod $(TESTENV_DIR)/go.sum
+	@echo ">> building kubelet, kube-proxy into $(TESTENV_BIN)/ (versions: $(TESTENV_DIR)/go.mod; a cold build takes a while)"
+	@mkdir -p $(TESTENV_BIN)
+	cd $(TESTENV_DIR) && go build -trimpath -ldflags='-s -w $(KUBE_VERSION_FLAGS)' -o $(abspath $(TESTENV_BIN))/ \
+		k8s.io/kubernetes/cmd/kubelet \
+		k8s.io/kubernetes/cmd/kube-proxy
+	@touch $(NODE_BINARIES)
+
+# CoreDNS's own main package links every plugin; coredns/main.go links only the ones a
+# test cluster's Corefile uses. `coredns -version` shows the module version as the commit.
+$(COREDNS): $(addprefix $(TESTENV_DIR)/coredns/,go.mod go.sum main.go)
+	@echo ">> building coredns into $(TESTENV_BIN)/ (version: $(TESTENV_DIR)/coredns/go.mod)"
+	@mkdir -p $(TESTENV_BIN)
+	cd $(TESTENV_DIR)/coredns && go build -trimpath -ldflags='-s -w $(COREDNS_VERSION_FLAGS)' -o $(abspath $@) .
 
 $(TESTENV_BIN)/helm: $(TESTENV_DIR)/helm/go.mod $(TESTENV_DIR)/helm/go.sum
 	@echo ">> building helm into $(TESTENV_BIN)/ (version: $(TESTENV_DIR)/helm/go.mod)"
