@@ -52,6 +52,7 @@ clean: ## remove the virtual environment and caches (keeps bin/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache
 
 include tests/testenv/testenv.mk
+include tests/testenv/images.mk
 include charts/chart.mk
 include bench/bench.mk
 include tests/e2e/e2e.mk
