@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from testenv.localcluster import DEFAULT_DIR, LocalClusterSettings, down, serve, status, up
+from testenv.localcluster import DEFAULT_DIR, NODE_KINDS, LocalClusterSettings, down, serve, status, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["up", "down", "status", "serve"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="state, kubeconfig and logs")
     defaults = LocalClusterSettings()
+    parser.add_argument(
+        "--node-kind",
+        choices=NODE_KINDS,
+        default=defaults.node_kind,
+        help="agent: pods as local processes; containers: real kubelets on containerd",
+    )
     parser.add_argument("--nodes", type=int, default=defaults.nodes)
     parser.add_argument("--gpus", type=int, default=defaults.gpus, help="nvidia.com/gpu per node")
     parser.add_argument("--cpu", default=defaults.cpu)
@@ -25,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = LocalClusterSettings(
         directory=args.dir.resolve(),
+        node_kind=args.node_kind,
         nodes=args.nodes,
         gpus=args.gpus,
         cpu=args.cpu,

@@ -1,5 +1,9 @@
-"""The local cluster: the control plane and a node agent kept running in the background, with
+"""The local cluster: the control plane and its nodes kept running in the background, with
 an admin kubeconfig at a known path, for `make demo` and for trying things with kubectl.
+
+Two kinds of nodes: `agent` (the node agent runs pods as local processes; starts in seconds)
+and `containers` (real kubelets on containerd running the images built from our
+Dockerfiles, in a network namespace of the cluster's own; see testenv.containers).
 
 `up` starts a detached supervisor process (`serve`) and returns once the cluster is
 ready; `down` signals the supervisor, which stops the agent (and its pods) and the control
@@ -20,12 +24,15 @@ from pathlib import Path
 
 from testenv import procs
 from testenv.agentconfig import NodeAgentSettings, NodeSpec
+from testenv.containers.cluster import ContainerCluster, ContainerClusterSettings, check_host
 from testenv.controlplane import ControlPlane, ControlPlaneSettings
+from testenv.images import build_images
 from testenv.netutil import wait_until
 from testenv.nodeagent import NodeAgent
 from testenv.paths import REPO_ROOT, binary
 
 DEFAULT_DIR = REPO_ROOT / ".localcluster"
+NODE_KINDS = ("agent", "containers")
 
 
 @dataclass
@@ -33,11 +40,15 @@ class LocalClusterSettings:
     """What `up` starts.
 
     directory: holds kubeconfig, the supervisor's pid and log, and the cluster state.
-    nodes, gpus, cpu, memory: the Nodes the agent registers (`local-node-<i>`).
-    pod_ip_prefix: pod addresses; differs from the test fixtures' so both can run at once.
+    node_kind: `agent` (pods as local processes) or `containers` (real kubelets).
+    nodes, gpus, cpu, memory: the Nodes the agent registers (`local-node-<i>`); real nodes
+        (`node-<i>`) report what this machine has and no GPUs.
+    pod_ip_prefix: pod addresses of the agent; differs from the test fixtures' so both can
+        run at once.
     """
 
     directory: Path = DEFAULT_DIR
+    node_kind: str = "agent"
     nodes: int = 2
     gpus: int = 8
     cpu: str = "32"
@@ -82,10 +93,15 @@ def up(settings: LocalClusterSettings, timeout: float = 120) -> int:
         return 0
     for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"):
         binary(name)
+    if settings.node_kind == "containers":
+        check_host()
+        # Built here, in the foreground, so that their progress shows.
+        build_images()
     shutil.rmtree(settings.directory, ignore_errors=True)
     settings.directory.mkdir(parents=True)
     argv = [
-        sys.executable, "-m", "testenv", "serve", f"--dir={settings.directory}", f"--nodes={settings.nodes}",
+        sys.executable, "-m", "testenv", "serve", f"--dir={settings.directory}", f"--node-kind={settings.node_kind}",
+        f"--nodes={settings.nodes}",
         f"--gpus={settings.gpus}", f"--cpu={settings.cpu}", f"--memory={settings.memory}",
         f"--pod-ip-prefix={settings.pod_ip_prefix}",
     ]  # fmt: skip
@@ -101,7 +117,7 @@ def up(settings: LocalClusterSettings, timeout: float = 120) -> int:
         return settings.ready_file.exists()
 
     wait_until(ready, timeout, "the local cluster", interval=0.2)
-    print(f">> local cluster up in {time.monotonic() - began:.1f}s with {settings.nodes} nodes")
+    print(f">> local cluster up in {time.monotonic() - began:.1f}s with {settings.nodes} nodes ({settings.node_kind})")
     print(f"   export KUBECONFIG={settings.kubeconfig}")
     print(f"   {binary('kubectl')} get nodes")
     return 0
@@ -138,6 +154,9 @@ def serve(settings: LocalClusterSettings) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if settings.node_kind == "containers":
+        _serve_containers(settings, stop)
+        return
     cluster = ControlPlane(ControlPlaneSettings(workdir=settings.directory / "state"))
     agent: NodeAgent | None = None
     try:
@@ -157,5 +176,22 @@ def serve(settings: LocalClusterSettings) -> None:
         settings.ready_file.unlink(missing_ok=True)
         if agent is not None:
             agent.stop()
+        cluster.stop()
+        print("local cluster stopped", flush=True)
+
+
+def _serve_containers(settings: LocalClusterSettings, stop: threading.Event) -> None:
+    cluster = ContainerCluster(
+        ContainerClusterSettings(images=build_images(), nodes=settings.nodes, workdir=settings.directory / "state")
+    )
+    try:
+        cluster.start()
+        print(f"cluster with {settings.nodes} real nodes up in {cluster.startup_seconds:.1f}s", flush=True)
+        shutil.copy(cluster.kubeconfig_path, settings.kubeconfig)
+        settings.ready_file.write_text(cluster.cp.server + "\n")
+        print(f"local cluster ready; logs under {cluster.workdir}", flush=True)
+        stop.wait()
+    finally:
+        settings.ready_file.unlink(missing_ok=True)
         cluster.stop()
         print("local cluster stopped", flush=True)

@@ -11,13 +11,15 @@ from pathlib import Path
 
 from testenv import procs
 from testenv.netns import NetworkNamespace
+from testenv.netutil import wait_until
 from testenv.paths import binary
 
-HEALTH_PORT = 8053
+READY_PORT = 8181
 
 
 class CoreDNS:
-    """CoreDNS listening on `address`:53, reading the cluster through `kubeconfig`."""
+    """CoreDNS on port 53 of the namespace (pods use `address`), reading the cluster through
+    `kubeconfig`."""
 
     def __init__(self, directory: Path, netns: NetworkNamespace, *, address: str, kubeconfig: Path) -> None:
         self.directory = directory
@@ -30,12 +32,12 @@ class CoreDNS:
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         corefile = self.directory / "Corefile"
+        # `ready` answers once the kubernetes plugin has synced: before that, cluster names fail.
         # A short cache: a restarted gang's new pod addresses must resolve within seconds.
         corefile.write_text(
             f""".:53 {{
-    bind {self.address}
     errors
-    health {self.address}:{HEALTH_PORT}
+    ready {self.address}:{READY_PORT}
     kubernetes cluster.local in-addr.arpa ip6.arpa {{
         kubeconfig {self._kubeconfig} testenv
         pods insecure
@@ -46,10 +48,17 @@ class CoreDNS:
 """
         )
         self._proc = procs.spawn([binary("coredns"), "-conf", str(corefile)], self.log, netns=self._netns)
+        wait_until(self._ready, 60, "CoreDNS /ready", interval=0.2)
+
+    def _ready(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise RuntimeError(f"CoreDNS exited with {self._proc.returncode}:\n{procs.tail(self.log)}")
+        probe = self._netns.run("curl", "-sf", "-o", "/dev/null", "--max-time", "2", self.ready_url, check=False)
+        return probe.returncode == 0
 
     @property
-    def health_url(self) -> str:
-        return f"http://{self.address}:{HEALTH_PORT}/health"
+    def ready_url(self) -> str:
+        return f"http://{self.address}:{READY_PORT}/ready"
 
     def stop(self) -> None:
         if self._proc is not None:
