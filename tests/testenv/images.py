@@ -85,6 +85,7 @@ BASE_PIP_CONF = f"[global]\ncert = {CA_BUNDLE}\n"
 # (find-links, cert) name paths of this machine.
 FORWARDED_PIP_SETTINGS = ("index-url", "extra-index-url", "trusted-host", "timeout", "default-timeout", "retries")
 PAUSE_CFLAGS = ("-static", "-O2", "-s", "-Wall", "-Wextra")
+BUILDAH_SYSTEM_DIRS = (Path("/var/lib/containers"), Path("/run/containers"))
 
 
 class ImageBuildError(RuntimeError):
@@ -167,9 +168,11 @@ def build_images(*, rebuild: bool = False) -> dict[str, ImageArchive]:
 
 
 def _check_prerequisites() -> None:
-    missing = [tool for tool in ("buildah", "mmdebstrap", "gcc") if shutil.which(tool) is None]
+    missing = [tool for tool in ("buildah", "mmdebstrap") if shutil.which(tool) is None]
     if missing:
-        raise ImageBuildError(f"{', '.join(missing)} not found: run `make node-packages` (as root) first")
+        raise ImageBuildError(f"{' and '.join(missing)} not found: run `make node-packages` (as root) first")
+    if shutil.which("gcc") is None:
+        raise ImageBuildError("gcc not found (it compiles the pause image): apt-get install gcc libc6-dev")
     if os.geteuid() != 0:
         raise ImageBuildError("building the images needs root (mmdebstrap and buildah's chroot builds)")
 
@@ -185,17 +188,17 @@ def _exclusive(lock: Path) -> Iterator[None]:
 @contextlib.contextmanager
 def _session() -> Iterator[tuple[_Buildah, Path]]:
     """A buildah bound to bin/images/storage and a scratch directory, both gone afterwards."""
-    # buildah 1.28's commit, push and pull write containers/image's blob info cache to
-    # /var/lib/containers/cache whatever --root says: removed again when this run made it.
-    system_cache = Path("/var/lib/containers")
-    had_system_cache = system_cache.exists()
+    # Whatever --root and --runroot say, buildah 1.28 writes containers/image's blob info
+    # cache to /var/lib/containers/cache (commit, push, pull) and makes /run/containers/networks
+    # (any command): removed again when this run made them.
+    made_here = [path for path in BUILDAH_SYSTEM_DIRS if not path.exists()]
     scratch = Path(tempfile.mkdtemp(prefix="testenv-images-"))
     try:
         yield _Buildah(scratch / "run"), scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-        if not had_system_cache:
-            shutil.rmtree(system_cache, ignore_errors=True)
+        for path in made_here:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _ensure(image: _Image, buildah: _Buildah, rebuild: bool) -> ImageArchive:
