@@ -337,7 +337,7 @@ def _dockerfile_image(
         ref=ref,
         key=_hash(inputs),
         what=f"{dockerfile.relative_to(REPO_ROOT)} {' '.join(args[1::2])}",
-        cold={"operator": "~1.5 min", "trainer": "~8 min, pip downloads ~4 GB"}.get(name, "minutes"),
+        cold={"operator": "~1 min", "trainer": "~5 min, pip downloads ~4 GB"}.get(name, "minutes"),
         build=lambda buildah, log: _bud(buildah, ref, dockerfile, args, pip_conf, log),
     )
 
@@ -447,7 +447,9 @@ def _run(argv: Sequence[str], *, log: Path | None = None) -> str:
     with open(log, "a") as out:
         out.write(f"$ {shlex.join(argv)}\n")
         out.flush()
+        started = time.monotonic()
         returncode = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        out.write(f"# exit status {returncode} after {time.monotonic() - started:.1f}s\n")
     if returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise ImageBuildError(f"{shlex.join(argv)} failed ({returncode}); the end of {log}:\n{tail}")
