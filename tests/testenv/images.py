@@ -187,7 +187,8 @@ def _exclusive(lock: Path) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _session() -> Iterator[tuple[_Buildah, Path]]:
-    """A buildah bound to bin/images/storage and a scratch directory, both gone afterwards."""
+    """A buildah bound to bin/images/storage, and a scratch directory; its run root (in the
+    scratch directory) and the scratch directory are removed afterwards."""
     # Whatever --root and --runroot say, buildah 1.28 writes containers/image's blob info
     # cache to /var/lib/containers/cache (commit, push, pull) and makes /run/containers/networks
     # (any command): removed again when this run made them.
