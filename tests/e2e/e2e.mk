@@ -6,8 +6,8 @@ KEEP ?=
 
 .PHONY: demo demo-down e2e e2e-kind
 
-demo: install testenv ## the main job end to end on the local cluster (KEEP=1 leaves the cluster up)
-	$(DEMO) $(if $(filter 1 yes true,$(KEEP)),--keep)
+demo: install testenv $(NODE_KIND_TARGETS) ## the main job end to end on the local cluster (NODES=agent|containers; KEEP=1 leaves the cluster up)
+	$(DEMO) --node-kind=$(NODES) $(if $(filter 1 yes true,$(KEEP)),--keep)
 
 demo-down: ## stop the operator and the local cluster that `make demo KEEP=1` left running
 	$(DEMO) down

@@ -28,7 +28,7 @@ COREDNS := $(TESTENV_BIN)/coredns
 COREDNS_VERSION_FLAGS = -X github.com/coredns/coredns/coremain.GitCommit=$(call go_version,coredns,github.com/coredns/coredns)
 TESTENV_NODE_BINARIES := $(NODE_BINARIES) $(COREDNS)
 
-.PHONY: testenv testenv-nodes cluster-up cluster-down cluster-status
+.PHONY: testenv testenv-nodes real-nodes cluster-up cluster-down cluster-status
 
 testenv: $(TESTENV_BINARIES) ## build etcd, the Kubernetes control plane, kubectl and helm into bin/
 
@@ -74,8 +74,24 @@ $(PODNET_SHIM): $(TESTENV_DIR)/podnet.c
 	@mkdir -p $(TESTENV_BIN)
 	gcc -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
-cluster-up: install testenv ## start a local cluster in the background (kubeconfig: .localcluster/kubeconfig)
-	$(TESTENV_CLI) up
+# NODES=agent (the default): the node agent runs pods as local processes. NODES=containers:
+# real kubelets on containerd run the images of our Dockerfiles (root; see real-nodes).
+NODES ?= agent
+NODE_KIND_TARGETS := $(if $(filter containers,$(NODES)),real-nodes)
+
+cluster-up: install testenv $(NODE_KIND_TARGETS) ## start a local cluster in the background (NODES=agent|containers; kubeconfig: .localcluster/kubeconfig)
+	$(TESTENV_CLI) up --node-kind=$(NODES)
+
+# Real nodes need root, a few Debian packages, cgroup v1, kubelet and friends, and the images.
+# The root check comes first so that a machine without it hears why before anything builds.
+real-nodes: ## check this machine can run real nodes, then build what they need (packages, kubelet, kube-proxy, CoreDNS, images)
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "real nodes (kubelets on containerd) need root: run as root, or leave them out with REAL_NODES=0 (make test REAL_NODES=0)" >&2; \
+		exit 1; fi
+	@$(MAKE) --no-print-directory node-packages install
+	@PYTHONPATH=tests $(PY) -c 'from testenv.containers.cluster import check_host; check_host()' \
+		|| { echo "leave real nodes out with REAL_NODES=0 (make test REAL_NODES=0)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory testenv-nodes images
 
 cluster-down: ## stop the local cluster
 	$(TESTENV_CLI) down

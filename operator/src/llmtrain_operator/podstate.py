@@ -82,6 +82,17 @@ class PodView:
         if worker_exit is not None and worker_exit < 0:
             report = TrainerReport(WORKER_KILLED, killed_summary("a worker", -worker_exit), text)
             exit_code = SIGNAL_EXIT_BASE - worker_exit
+        elif (
+            report is None
+            and exit_code is not None
+            and exit_code > SIGNAL_EXIT_BASE
+            and (pod_reason or terminated.get("reason")) not in NODE_REASONS
+        ):
+            # The container's main process itself was signalled (a runtime's kill, the OOM
+            # killer choosing the launcher): no report, and the kubelet calls it "Error" with
+            # whatever the log ended with. The signal is the cause; the log stays the detail.
+            who = "the training container"
+            report = TrainerReport(WORKER_KILLED, killed_summary(who, exit_code - SIGNAL_EXIT_BASE), text)
         return cls(
             name=metadata.get("name", ""),
             rank=int(labels.get(names.NODE_RANK, "-1")),

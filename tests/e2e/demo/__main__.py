@@ -9,7 +9,7 @@ from pathlib import Path
 
 from e2e.demo.operator_process import stop_previous
 from e2e.demo.run import DemoOptions, run
-from testenv.localcluster import DEFAULT_DIR, LocalClusterSettings, down
+from testenv.localcluster import DEFAULT_DIR, NODE_KINDS, LocalClusterSettings, down
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,12 +19,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=["run", "down"], default="run")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="the local cluster's state, kubeconfig and logs")
     parser.add_argument("--keep", action="store_true", help="leave the cluster and the operator running")
+    parser.add_argument(
+        "--node-kind",
+        choices=NODE_KINDS,
+        default="agent",
+        help="agent: pods as local processes, the operator as a process; containers: real kubelets, "
+        "the images of our Dockerfiles, the operator installed with helm",
+    )
     args = parser.parse_args(argv)
     directory = args.dir.resolve()
     if args.command == "down":
         stop_previous(directory)
         return down(LocalClusterSettings(directory=directory))
-    return run(DemoOptions(directory=directory, keep=args.keep))
+    return run(DemoOptions(directory=directory, keep=args.keep, node_kind=args.node_kind))
 
 
 if __name__ == "__main__":

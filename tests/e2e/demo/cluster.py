@@ -61,7 +61,10 @@ def _testenv(command: str, settings: LocalClusterSettings) -> None:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "tests"), os.environ.get("PYTHONPATH")])),
     }
-    subprocess.run([sys.executable, "-m", "testenv", command, f"--dir={settings.directory}"], env=env, check=True)
+    argv = [sys.executable, "-m", "testenv", command, f"--dir={settings.directory}"]
+    if command == "up":
+        argv.append(f"--node-kind={settings.node_kind}")
+    subprocess.run(argv, env=env, check=True)
 
 
 def start(settings: LocalClusterSettings) -> Cluster:

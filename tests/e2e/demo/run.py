@@ -11,6 +11,7 @@ from e2e.demo import cluster as local_cluster
 from e2e.demo import data, model, operator_process, submit
 from e2e.demo.console import detail, elapsed, step
 from support.crd_install import install_crd
+from support.operator_release import OperatorRelease
 from testenv import procs
 from testenv.localcluster import LocalClusterSettings
 from testenv.paths import binary
@@ -20,20 +21,28 @@ NAMESPACE = "default"
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """directory: the local cluster's state, kubeconfig and logs; keep: leave it running."""
+    """directory: the local cluster's state, kubeconfig and logs; keep: leave it running;
+    node_kind: `agent` (pods as processes, the operator a process under the chart's RBAC) or
+    `containers` (real kubelets, the operator installed with helm as the chart's Deployment)."""
 
     directory: Path
     keep: bool = False
+    node_kind: str = "agent"
+
+    @property
+    def containers(self) -> bool:
+        return self.node_kind == "containers"
 
 
 def run(options: DemoOptions) -> int:
     """Run the demo; 0 when the job succeeded and its exported model generated text."""
-    step(
-        1,
-        "starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and a node agent "
-        "with 2 nodes that runs pods as processes",
+    nodes = (
+        "2 real nodes (kubelet, containerd, runc) that run the images built from our Dockerfiles"
+        if options.containers
+        else "a node agent with 2 nodes that runs pods as processes"
     )
-    cluster = local_cluster.start(LocalClusterSettings(directory=options.directory))
+    step(1, f"starting the local cluster: etcd, kube-apiserver, controller-manager, scheduler, and {nodes}")
+    cluster = local_cluster.start(LocalClusterSettings(directory=options.directory, node_kind=options.node_kind))
     if not cluster.started:
         detail(f"reusing the local cluster already running in {options.directory}")
     operator: operator_process.OperatorProcess | None = None
@@ -48,13 +57,20 @@ def run(options: DemoOptions) -> int:
         return 0
     except Exception:  # noqa: BLE001 - the demo reports any failure and still cleans up
         traceback.print_exc()
-        _report_failure(cluster, operator)
+        _report_failure(cluster, operator, options)
         return 1
     finally:
         _finish(cluster, operator, options)
 
 
-def _install(cluster: local_cluster.Cluster, options: DemoOptions) -> operator_process.OperatorProcess:
+def _install(cluster: local_cluster.Cluster, options: DemoOptions) -> operator_process.OperatorProcess | None:
+    if options.containers:
+        step(2, "installing the chart (CRD, RBAC, the operator Deployment) with helm upgrade --install --wait")
+        release = OperatorRelease(cluster.kubeconfig)
+        release.install()
+        step(3, "the operator runs as the chart's Deployment: its image, non-root, a read-only root filesystem")
+        detail(f"pod {OperatorRelease.NAMESPACE}/{release.pod()}")
+        return None
     step(2, "installing the LLMTrainingJob CRD and the chart's ServiceAccount and RBAC (helm template)")
     install_crd(cluster.kubectl)
     for name in operator_process.install_rbac(cluster):
@@ -100,13 +116,17 @@ def _show_model(cluster: local_cluster.Cluster) -> None:
     detail(f"generated:  {model.generate(trained.export_on_host)!r}")
 
 
-def _report_failure(cluster: local_cluster.Cluster, operator: operator_process.OperatorProcess | None) -> None:
+def _report_failure(
+    cluster: local_cluster.Cluster, operator: operator_process.OperatorProcess | None, options: DemoOptions
+) -> None:
     print("\nthe demo failed; what the cluster says:", flush=True)
     for args in (("get", "llmtrainingjobs,pods", "-o", "wide"), ("describe", "llmtrainingjob", submit.JOB_NAME)):
         result = cluster.kubectl("-n", NAMESPACE, *args, check=False)
         detail(f"$ kubectl {' '.join(args)}\n{result.stdout}{result.stderr}")
     if operator is not None:
         detail(f"operator log (end):\n{procs.tail(operator.log, 40)}")
+    elif options.containers:
+        detail(f"operator log (end):\n{OperatorRelease(cluster.kubeconfig).log()}")
 
 
 def _finish(

@@ -220,6 +220,29 @@ def test_the_launchers_signal_exit_code_is_retried_under_exit_code_policy() -> N
     assert plan.status.failure.reason == "WorkerKilled" and plan.status.failure.exit_code == 137
 
 
+def test_a_container_killed_by_a_signal_without_a_report_says_so_not_its_last_log_line() -> None:
+    job = _running(_job())
+    # What a kubelet reports when a runtime SIGKILLs the launcher: "Error", 137, the log's end.
+    killed = pod_body(1, phase="Failed", exit_code=137, message="[rank 1] INFO step 40 loss 3.2")
+    killed["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "Error"
+    plan = decide(job, pods(pod_body(0), killed), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.failure is not None
+    assert (plan.status.failure.reason, plan.status.failure.exit_code) == ("WorkerKilled", 137)
+    assert plan.status.failure.one_line().startswith(
+        "WorkerKilled on rank 1 (gpt-node-1), exit code 137: the training container was killed by SIGKILL"
+    )
+    assert "step 40 loss 3.2" in plan.status.failure.message
+
+
+def test_an_oom_killed_container_keeps_the_kubelets_reason() -> None:
+    job = _running(_job())
+    killed = pod_body(1, phase="Failed", exit_code=137, message="")
+    killed["status"]["containerStatuses"][0]["state"]["terminated"]["reason"] = "OOMKilled"
+    plan = decide(job, pods(pod_body(0), killed), NOW)
+    assert plan.status.failure is not None
+    assert (plan.status.failure.reason, plan.status.failure.exit_code) == ("OOMKilled", 137)
+
+
 def test_within_one_second_the_killed_rank_is_the_cause_not_its_peers_errors() -> None:
     job = _running(_job({"restartPolicy": "ExitCode"}))
     peer = pod_body(0, phase="Failed", exit_code=1, message="llmtrain-trainer: TrainingError: rank 0: Connection reset")
