@@ -29,6 +29,18 @@ def _checkpointed(client: TrainingClient, name: str, step: int = 20) -> int:
     return eventually(ready, timeout=300, interval=1)
 
 
+def test_the_operator_runs_as_the_charts_deployment_non_root_on_a_read_only_root(
+    operator_release: OperatorRelease,
+) -> None:
+    pod = operator_release.pod()
+    probe = "import os; print(os.getuid()); open('/written-at-run-time', 'w')"
+    result = operator_release.kubectl("exec", pod, "--", "python", "-c", probe, check=False)
+    assert result.stdout.split() == ["65532"], result.stdout + result.stderr
+    assert "Read-only file system" in result.stderr, result.stderr
+    # The kubelet's liveness probe reached the operator's /healthz.
+    eventually(lambda: "kube-probe" in operator_release.log(200), timeout=120, interval=2)
+
+
 def test_the_tiny_job_spans_two_nodes_and_survives_a_killed_container_and_a_restarted_operator(
     real_cluster: ContainerCluster,
     operator_release: OperatorRelease,
