@@ -1,6 +1,7 @@
-"""The cluster with real nodes, once per session: the images built from our Dockerfiles, two
-kubelets on containerd, and the operator installed with `helm install` as the chart's
-Deployment. Tests here carry the `realnodes` marker (`make test REAL_NODES=0` leaves them out).
+"""The cluster with real nodes, once for this directory's tests (and stopped after them, so
+the rest of the suite has the machine): the images built from our Dockerfiles, two kubelets
+on containerd, and the operator installed with `helm` as the chart's Deployment. Tests here
+carry the `realnodes` marker (`make test REAL_NODES=0` leaves them out).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.realnodes)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def real_cluster() -> Iterator[ContainerCluster]:
     cluster = ContainerCluster(ContainerClusterSettings(images=build_images())).start()
     print(f"\nrealnodes: {len(cluster.nodes)} nodes up in {cluster.startup_seconds:.0f}s")
@@ -40,7 +41,7 @@ def real_cluster() -> Iterator[ContainerCluster]:
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def operator_release(real_cluster: ContainerCluster) -> Iterator[OperatorRelease]:
     release = OperatorRelease(real_cluster.kubeconfig_path)
     release.install()
