@@ -47,7 +47,7 @@ TEST_MARKS :=
 endif
 
 test: $(TEST_NODES) install testenv lint ## install everything, build the binaries and images, lint, run the whole suite (REAL_NODES=0: without real nodes)
-	$(PY) -m pytest $(TEST_MARKS) $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(TEST_MARKS) $(PYTEST_ARGS)
 
 unit: install ## run only the unit tests (no control plane)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
