@@ -20,7 +20,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -168,23 +167,22 @@ class ContainerCluster:
                 cluster_dns=DNS_ADDRESS, healthz_port=10248 + i, labels=s.node_labels,
             )  # fmt: skip
             self.nodes.append(RealNode(name, _node_address(i), containerd, kubelet, cgroup_name))
+        # Import once, into the first node; the others start from a copy of what it holds.
+        first, *others = self.nodes
+        first.containerd.start()
+        for image in s.images.values():
+            first.containerd.import_image(image.archive)
+        first.containerd.stop()
+        for node in others:
+            node.containerd.copy_images_from(first.containerd)
         for node in self.nodes:
             node.containerd.start()
-        # Imports write gigabytes; one thread per node keeps the disk busy, not the CPUs.
-        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
-            for _ in pool.map(self._import_images, self.nodes):
-                pass
-        for node in self.nodes:
             node.kubelet.start()
         wait_until(self._nodes_ready, 180, "every node Ready", interval=1)
 
         api = KubeAPI(cp.kubeconfig_path)
         install_storage_class(api)
         Provisioner(api, self.workdir / "volumes", self._stop_provisioner, world_writable=True).start()
-
-    def _import_images(self, node: RealNode) -> None:
-        for image in self.settings.images.values():
-            node.containerd.import_image(image.archive)
 
     def _nodes_ready(self) -> bool:
         for node in self.nodes:
