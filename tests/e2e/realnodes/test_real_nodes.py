@@ -112,6 +112,11 @@ def test_an_invalid_config_fails_once_through_the_termination_message(
     failure = final.status.failure
     assert failure is not None and failure.reason == "InvalidConfig", failure
     assert "missing.bin" in failure.message, failure.message
+    # The kubelet read the report from the termination-message file: the log's tail would
+    # start with the trainer's earlier lines.
+    failed_pod = next(p for p in node_cli.pods("invalid") if p["metadata"]["name"] == failure.pod)
+    message = failed_pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.startswith("llmtrain-trainer: InvalidConfig: "), message
 
 
 def test_a_suspended_job_resumes_from_its_checkpoint(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
-from llmtrain_trainer.launch import report_failure
+from llmtrain_trainer.launch import first_cause, report_failure
 
 
 def test_a_worker_killed_by_a_signal_exits_128_plus_the_signal() -> None:
@@ -31,3 +31,21 @@ def test_the_workers_own_report_is_kept_with_its_rank(tmp_path: Path) -> None:
 def test_a_worker_that_left_no_report_still_gets_one_line() -> None:
     report, code = report_failure(2, ProcessFailure(local_rank=0, pid=1, exitcode=3, error_file=""))
     assert (code, report.line) == (3, "llmtrain-trainer: TrainingError: rank 2 exited with code 3")
+
+
+def _failure(exitcode: int, timestamp: int) -> ProcessFailure:
+    failure = ProcessFailure(local_rank=0, pid=1, exitcode=exitcode, error_file="")
+    failure.timestamp = timestamp
+    return failure
+
+
+def test_the_cause_is_the_killed_worker_not_the_peer_torchrun_stopped_in_the_same_second() -> None:
+    # Rank 0 was SIGTERMed by torchrun after rank 1 was SIGKILLed; both are stamped 100.
+    error = ChildFailedError("train", {0: _failure(-15, 100), 1: _failure(-9, 100)})
+    rank, failure = first_cause(error)
+    assert (rank, failure.exitcode) == (1, -9)
+
+
+def test_when_every_worker_was_stopped_the_first_stop_is_the_cause() -> None:
+    error = ChildFailedError("train", {0: _failure(-15, 101), 1: _failure(-15, 100)})
+    assert first_cause(error)[0] == 1

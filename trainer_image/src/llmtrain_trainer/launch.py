@@ -30,6 +30,17 @@ from llmtrain.api.contract import (
 )
 
 
+def first_cause(error: ChildFailedError) -> tuple[int, ProcessFailure]:
+    """The rank whose failure caused the others. Once a worker fails, torchrun stops the rest
+    with SIGTERM, and a failure without an error file is stamped to the second: the SIGTERMed
+    workers are effects, and may share the cause's timestamp. So the cause is the earliest
+    failure that is not a SIGTERM, unless every failure is one (the pod was stopped)."""
+    causes = [(rank, f) for rank, f in error.failures.items() if f.exitcode != -signal.SIGTERM]
+    if not causes:
+        return error.get_first_failure()
+    return min(causes, key=lambda ranked: (ranked[1].timestamp, ranked[0]))
+
+
 def report_failure(rank: int, failure: ProcessFailure) -> tuple[TrainerReport, int]:
     """The report and container exit code for the first worker that failed."""
     if failure.exitcode < 0:
@@ -57,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         torchrun.run(args)  # type: ignore[no-untyped-call]
     except ChildFailedError as e:
-        report, code = report_failure(*e.get_first_failure())
+        report, code = report_failure(*first_cause(e))
         write_report(report)
         return code
     except SignalException as e:
