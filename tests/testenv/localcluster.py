@@ -87,7 +87,12 @@ def running_pid(settings: LocalClusterSettings) -> int | None:
     return None if reaped == pid else pid
 
 
-def up(settings: LocalClusterSettings, timeout: float = 120) -> int:
+# Real nodes import the images into containerd before they register: minutes, not seconds.
+START_TIMEOUTS = {"agent": 120.0, "containers": 900.0}
+
+
+def up(settings: LocalClusterSettings) -> int:
+    timeout = START_TIMEOUTS[settings.node_kind]
     if running_pid(settings) is not None and settings.ready_file.exists():
         print(f"local cluster already running; export KUBECONFIG={settings.kubeconfig}")
         return 0

@@ -255,7 +255,9 @@ class _Decision:
                 self.condition("Running", "False", "Unschedulable", unschedulable)
             else:
                 self.condition("Running", "False", "Pending", "waiting for the pods to be scheduled")
-        elif all(p.running or p.succeeded for p in active):
+        elif all(p.running or p.succeeded or p.exit_code == 0 for p in active):
+            # A kubelet sets a pod's phase a moment after its container exited 0: that rank
+            # has finished, the job has not gone back to starting.
             if self.condition("Running", "True", "AllNodesRunning", f"all {nodes} nodes run torchrun"):
                 self.condition("Restarting", "False", "AttemptRunning", f"attempt {self.status.attempt} runs")
             self.enter("Running", "Running", f"all {nodes} nodes of attempt {self.status.attempt} are running")

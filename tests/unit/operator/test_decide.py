@@ -243,6 +243,13 @@ def test_an_oom_killed_container_keeps_the_kubelets_reason() -> None:
     assert (plan.status.failure.reason, plan.status.failure.exit_code) == ("OOMKilled", 137)
 
 
+def test_a_rank_that_exited_0_before_its_pod_is_succeeded_keeps_the_job_running() -> None:
+    job = _running(_job())
+    finishing = pod_body(0, phase="Running", running=False, exit_code=0)
+    plan = decide(job, pods(finishing, pod_body(1)), NOW)
+    assert plan.status.phase == "Running"
+
+
 def test_within_one_second_the_killed_rank_is_the_cause_not_its_peers_errors() -> None:
     job = _running(_job({"restartPolicy": "ExitCode"}))
     peer = pod_body(0, phase="Failed", exit_code=1, message="llmtrain-trainer: TrainingError: rank 0: Connection reset")
