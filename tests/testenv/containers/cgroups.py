@@ -9,10 +9,12 @@ still inside and removes the tree bottom-up, in every hierarchy, the unified one
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
-import time
 from pathlib import Path
+
+from testenv.polling import eventually
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 
@@ -34,21 +36,23 @@ def create_root(name: str) -> str:
 
 def remove_root(name: str, timeout: float = 10.0) -> None:
     """Kill every process left under `/<name>` and remove the tree in every hierarchy."""
-    deadline = time.monotonic() + timeout
     for hierarchy in _hierarchies():
         root = hierarchy / name
-        while root.exists():
-            for procs_file in root.rglob("cgroup.procs"):
-                for pid in procs_file.read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-            # Deepest first: a cgroup with children cannot be removed.
-            for directory in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
-                with contextlib.suppress(OSError):
-                    directory.rmdir()
-            with contextlib.suppress(OSError):
-                root.rmdir()
-            if root.exists():
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"cgroup {root} could not be removed")
-                time.sleep(0.2)
+        eventually(functools.partial(_removed, root), timeout, what=f"cgroup {root} removed", error=RuntimeError)
+
+
+def _removed(root: Path) -> bool:
+    """One pass: kill what is inside, remove what is empty; whether `root` is gone."""
+    if not root.exists():
+        return True
+    for procs_file in root.rglob("cgroup.procs"):
+        for pid in procs_file.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    # Deepest first: a cgroup with children cannot be removed.
+    for directory in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: -len(d.parts)):
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+    with contextlib.suppress(OSError):
+        root.rmdir()
+    return not root.exists()
