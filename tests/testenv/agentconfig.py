@@ -55,6 +55,11 @@ class NodeAgentSettings:
     pod_ip_prefix: pods get addresses <prefix>.x.y (x, y from 1 to 254); two agents
         running at once need different prefixes.
     heartbeat_seconds: how often Node leases are renewed.
+    status_report_seconds: how often each Node's status conditions (Ready with a fresh
+        lastHeartbeatTime) are posted besides; also at the first heartbeat after a renewal
+        that was late (over half the lease's 40 s) or failed, when the node lifecycle
+        controller may have marked the node NotReady. The kubelet's default is 5 min (its
+        lease keeps the node alive meanwhile); tests are shorter-lived, so 1 min.
     restart_backoff_seconds: first delay before restarting a container (doubles, max 30s).
     die_with_parent: stop the agent when the process that started it dies.
     """
@@ -63,6 +68,7 @@ class NodeAgentSettings:
     simulate: SimulateSettings = field(default_factory=SimulateSettings)
     pod_ip_prefix: str = "127.0"
     heartbeat_seconds: float = 10.0
+    status_report_seconds: float = 60.0
     restart_backoff_seconds: float = 1.0
     die_with_parent: bool = True
 

@@ -48,7 +48,8 @@ def main(config_path: Path) -> None:
             "cpu": spec.cpu, "memory": spec.memory, "ephemeral-storage": "1Ti",
         }  # fmt: skip
     names = [n.name for n in config.nodes]
-    nodes.Heartbeat(api, names, config.settings.heartbeat_seconds, stop).start()
+    settings = config.settings
+    nodes.Heartbeat(api, names, settings.heartbeat_seconds, settings.status_report_seconds, stop).start()
     provisioner.install_storage_class(api)
     provisioner.Provisioner(api, config.state_dir / "volumes", stop).start()
     manager = PodManager(runtime, set(names))
