@@ -9,3 +9,10 @@ BENCH_ARGS ?=
 
 bench: install ## CPU benchmark: our trainer vs the Hugging Face Trainer on the test preset (BENCH_ARGS="--out r.json")
 	$(PY) bench/trainer_cpu.py $(BENCH_ARGS)
+
+include bench/kubeflow.mk
+
+.PHONY: bench-operator-scale
+
+bench-operator-scale: install testenv kubeflow-operator ## our operator vs Kubeflow's on the local control plane, N jobs of 8 pods (BENCH_ARGS="--jobs 200 --hog 2 --out r.json")
+	PYTHONPATH=tests $(PY) bench/operator_scale.py $(BENCH_ARGS)
