@@ -145,12 +145,12 @@ Takes a dict: `root` (the chart context) and `clusterwide` (bool).
 */}}
 {{- define "llmtrain-operator.rules" -}}
 {{- $root := .root -}}
-# The jobs: watched and listed (kopf and the resync loop), read before each reconcile, and
-# deleted once ttlSecondsAfterFinished has passed. The operator writes only their status and
-# puts no finalizer on them, so a job can be deleted even when the operator is gone.
+# The jobs: listed and watched (kopf's cache, which every reconcile reads), and deleted once
+# ttlSecondsAfterFinished has passed. The operator writes only their status and puts no
+# finalizer on them, so a job can be deleted even when the operator is gone.
 - apiGroups: ["llmtrain.dev"]
   resources: ["llmtrainingjobs"]
-  verbs: ["get", "list", "watch", "delete"]
+  verbs: ["list", "watch", "delete"]
 - apiGroups: ["llmtrain.dev"]
   resources: ["llmtrainingjobs/status"]
   verbs: ["patch"]

@@ -18,6 +18,12 @@ class OperatorMetrics:
         )
         self.pods_created = Counter("llmtrain_operator_pods_created", "Training pods created.", registry=self.registry)
         self.job_restarts = Counter("llmtrain_operator_job_restarts", "Gang restarts started.", registry=self.registry)
+        self.reconcile_errors = Counter(
+            "llmtrain_operator_reconcile_errors", "Passes that failed and were retried.", registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "llmtrain_operator_workqueue_depth", "Jobs waiting for a reconcile worker.", registry=self.registry
+        )
         self.jobs_finished = Counter(
             "llmtrain_operator_jobs_finished", "Jobs that ended, by result.", ["result"], registry=self.registry
         )

@@ -1,10 +1,13 @@
-"""Carries out the plan for one job: reads it fresh, decides, creates and deletes
-children, writes status and posts events. One job is reconciled by one thread at a time."""
+"""Carries out the plan for one job: decides from the cached job and pods, creates and
+deletes children, writes status and posts events. Runs in a worker thread; the work queue
+hands a job to one worker at a time, so nothing here is shared between passes of one job."""
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,16 +20,18 @@ from llmtrain.api.status import FINISHED_PHASES, Failure, LLMTrainingJobStatus
 from llmtrain_operator import children
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.decide import FAILED_GANG_GRACE_SECONDS, JobEvent, Plan, creation_refused, decide
-from llmtrain_operator.kube import PERMANENT_STATUSES, KubeApi, MissingApiError, api_message
+from llmtrain_operator.expectations import Expectations
+from llmtrain_operator.kube import CONFLICT, NOT_FOUND, PERMANENT_STATUSES, KubeApi, MissingApiError, api_message
 from llmtrain_operator.metrics import OperatorMetrics
 from llmtrain_operator.podstate import PodView
 from llmtrain_operator.progress import TrainerMetrics
-from llmtrain_operator.scrape import scrape
 from llmtrain_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
 CREATE_FAILED = "FailedCreate"
 """Reason of a job whose children the API server refuses: for good (Failed) or for now (Created=False)."""
+JobKey = tuple[str, str]
+Scraper = Callable[[str, int], TrainerMetrics | None]
 
 
 def _now() -> datetime:
@@ -34,39 +39,65 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-class Reconciler:
-    """Reconciles jobs one at a time per job, any number of jobs at once."""
+@dataclass
+class Outcome:
+    """How a pass went, for the worker that ran it."""
 
-    def __init__(self, kube: KubeApi, settings: OperatorSettings, metrics: OperatorMetrics) -> None:
+    phase: str | None = None
+    written: dict[str, Any] | None = None
+    """The job as stored after this pass wrote its status (the watch shows it a moment later)."""
+    retry: bool = False
+    """The pass could not finish (a conflict, a child refused for now): try again after a backoff."""
+
+
+class Reconciler:
+    """Reconciles one job per call; many jobs at once on different threads."""
+
+    def __init__(
+        self,
+        kube: KubeApi,
+        settings: OperatorSettings,
+        metrics: OperatorMetrics,
+        expectations: Expectations[JobKey],
+        scrape: Scraper,
+    ) -> None:
         self.kube = kube
         self.settings = settings
         self.metrics = metrics
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self.expectations = expectations
+        self.scrape = scrape
+        self._creators = ThreadPoolExecutor(settings.reconcile_workers, thread_name_prefix="create")
+        self._models: dict[JobKey, tuple[str, LLMTrainingJob]] = {}
+        """The last job parsed per key, with its resourceVersion: a pass that finds it unchanged skips pydantic."""
+        self._children_made: dict[JobKey, tuple[str, int]] = {}
+        """(uid, attempt) whose Service, ConfigMap and PodGroup exist: created once, not on every pass."""
 
-    def _lock(self, key: tuple[str, str]) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
-
-    def forget(self, namespace: str, name: str) -> None:
+    def forget(self, key: JobKey) -> None:
         """Drop what was kept for a deleted job."""
-        with self._locks_guard:
-            self._locks.pop((namespace, name), None)
+        self._models.pop(key, None)
+        self._children_made.pop(key, None)
 
-    def reconcile(self, namespace: str, name: str, pods: list[PodView], read_metrics: bool) -> str | None:
-        """Bring one job one step closer to its spec; returns its phase afterwards."""
-        with self._lock((namespace, name)), self.metrics.reconcile_duration.time():
-            body = self.kube.get_job(namespace, name)
-            if body is None or body["metadata"].get("deletionTimestamp"):
-                return None
+    def reconcile(self, key: JobKey, body: dict[str, Any], pods: list[PodView], read_metrics: bool) -> Outcome:
+        """Bring one job one step closer to its spec, from the job and pods as last seen."""
+        with self.metrics.reconcile_duration.time():
+            if body["metadata"].get("deletionTimestamp"):
+                return Outcome()
             try:
-                job = LLMTrainingJob.model_validate(body)
+                job = self._model(key, body)
             except ValidationError as error:
                 return self._refuse(body, error)
             metrics = self._trainer_metrics(job, pods) if read_metrics else None
             plan = decide(job, pods, _now(), metrics)
-            self._carry_out(body, job, plan)
-            return plan.status.phase
+            return self._carry_out(key, body, job, plan)
+
+    def _model(self, key: JobKey, body: dict[str, Any]) -> LLMTrainingJob:
+        version = body["metadata"].get("resourceVersion", "")
+        cached = self._models.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        job = LLMTrainingJob.model_validate(body)
+        self._models[key] = (version, job)
+        return job
 
     def _trainer_metrics(self, job: LLMTrainingJob, pods: list[PodView]) -> TrainerMetrics | None:
         if job.spec.trainer is None or job.status is None:
@@ -74,47 +105,95 @@ class Reconciler:
         rank0 = next((p for p in pods if p.rank == 0 and p.attempt == job.status.attempt and p.pod_ip), None)
         if rank0 is None or not (rank0.running or rank0.succeeded):
             return None
-        return scrape(rank0.pod_ip or "", self.settings.trainer_metrics_port)
+        return self.scrape(rank0.pod_ip or "", self.settings.trainer_metrics_port)
 
-    def _carry_out(self, body: dict[str, Any], job: LLMTrainingJob, plan: Plan) -> None:
-        namespace, name = job.metadata.namespace or "default", job.metadata.name
+    def _carry_out(self, key: JobKey, body: dict[str, Any], job: LLMTrainingJob, plan: Plan) -> Outcome:
+        namespace, name = key
+        retry = False
         if plan.create_ranks:
-            plan = self._launch(job, plan)
+            plan, retry = self._launch(key, job, plan)
         grace = FAILED_GANG_GRACE_SECONDS if plan.stop_at_once else None
-        for pod_name in plan.delete_pods:
-            self.kube.delete_pod(namespace, pod_name, grace)
-        self._write_status(body, job, plan.status)
+        self._delete_pods(key, plan.delete_pods, grace)
+        try:
+            written = self._write_status(body, job, plan.status)
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return Outcome()
+            if error.status == CONFLICT:
+                # Computed from a job that has changed since: the watch brings the new one.
+                return Outcome(plan.status.phase, retry=True)
+            raise
         for event in plan.events:
             self.kube.post_event(body, event.type, event.reason, event.message)
         if plan.delete_job:
             logger.info("deleting %s/%s: ttlSecondsAfterFinished has passed", namespace, name)
             self.kube.delete_job(namespace, name)
+        return Outcome(plan.status.phase, written, retry)
 
-    def _launch(self, job: LLMTrainingJob, plan: Plan) -> Plan:
-        """Create the children; the plan to carry on with (another one when the API server refuses)."""
+    def _launch(self, key: JobKey, job: LLMTrainingJob, plan: Plan) -> tuple[Plan, bool]:
+        """Create the children; the plan to carry on with (another one when the API server
+        refuses), and whether to try again."""
+        identity = (job.metadata.uid or "", plan.status.attempt)
         try:
-            self.kube.create(children.headless_service(job))
-            if job.spec.trainer is not None:
-                self.kube.update_config_map(children.config_map(job))
-            group = children.pod_group(job)
-            if group is not None:
-                self.kube.create(group)
-            for rank in plan.create_ranks:
-                if self.kube.create(children.pod(job, rank, plan.status.attempt, self.settings)):
-                    self.metrics.pods_created.inc()
+            if self._children_made.get(key) != identity:
+                self.kube.create(children.headless_service(job))
+                if job.spec.trainer is not None:
+                    self.kube.update_config_map(children.config_map(job))
+                group = children.pod_group(job)
+                if group is not None:
+                    self.kube.create(group)
+                self._children_made[key] = identity
+            self._create_pods(
+                key, [children.pod(job, rank, plan.status.attempt, self.settings) for rank in plan.create_ranks]
+            )
         except MissingApiError as error:
             self._hold(plan, "PodGroupUnavailable", str(error))
+            return plan, True
         except ApiException as error:
             message = api_message(error)
             if error.status in PERMANENT_STATUSES:
                 # The same object is refused the same way on every pass: retrying cannot help.
                 failure = Failure(reason=CREATE_FAILED, message=f"the API server refused a child object: {message}")
-                return creation_refused(job.model_copy(update={"status": plan.status}), failure, _now())
-            logger.warning(
-                "creating the children of %s failed, retrying on the next pass: %s", job.metadata.name, message
-            )
+                return creation_refused(job.model_copy(update={"status": plan.status}), failure, _now()), False
+            logger.warning("creating the children of %s failed, retrying: %s", job.metadata.name, message)
             self._hold(plan, CREATE_FAILED, message)
-        return plan
+            return plan, True
+        return plan, False
+
+    def _create_pods(self, key: JobKey, manifests: list[dict[str, Any]]) -> None:
+        """Create a gang's pods at once; the first error, once every request has returned."""
+        self.expectations.expect(key, "create", [m["metadata"]["name"] for m in manifests])
+
+        def create(manifest: dict[str, Any]) -> None:
+            pod_name = manifest["metadata"]["name"]
+            try:
+                created = self.kube.create(manifest)
+            except BaseException:
+                self.expectations.cancel(key, pod_name)
+                raise
+            if created:
+                self.metrics.pods_created.inc()
+            else:
+                # It exists already (the watch will show it, or shows it deleting): no event is due.
+                self.expectations.cancel(key, pod_name)
+
+        futures = [self._creators.submit(create, manifest) for manifest in manifests]
+        errors = [error for error in (future.exception() for future in futures) if error is not None]
+        if errors:
+            raise errors[0]
+
+    def _delete_pods(self, key: JobKey, pod_names: list[str], grace: int | None) -> None:
+        if not pod_names:
+            return
+        namespace = key[0]
+        self.expectations.expect(key, "delete", pod_names)
+        for pod_name in pod_names:
+            try:
+                if not self.kube.delete_pod(namespace, pod_name, grace):
+                    self.expectations.cancel(key, pod_name)
+            except BaseException:
+                self.expectations.cancel(key, pod_name)
+                raise
 
     def _hold(self, plan: Plan, reason: str, message: str) -> None:
         """Keep the job Pending with the reason in status, and create no pods."""
@@ -125,18 +204,26 @@ class Reconciler:
         plan.status.phase = "Pending"
         plan.create_ranks = []
 
-    def _write_status(self, body: dict[str, Any], job: LLMTrainingJob, status: LLMTrainingJobStatus) -> None:
+    def _write_status(
+        self, body: dict[str, Any], job: LLMTrainingJob, status: LLMTrainingJobStatus
+    ) -> dict[str, Any] | None:
         previous = job.status or LLMTrainingJobStatus()
         if status == previous and body.get("status"):
-            return
+            return None
+        metadata = body["metadata"]
+        written = self.kube.write_status(
+            metadata["namespace"], metadata["name"], status.to_wire(defaults=True), metadata["resourceVersion"]
+        )
         if status.restarts > previous.restarts:
             self.metrics.job_restarts.inc()
         if status.phase in FINISHED_PHASES and previous.phase != status.phase:
             self.metrics.jobs_finished.labels(result=status.phase).inc()
-        self.kube.write_status(job.metadata.namespace or "default", job.metadata.name, status.to_wire(defaults=True))
+        return written
 
-    def _refuse(self, body: dict[str, Any], error: ValidationError) -> str:
+    def _refuse(self, body: dict[str, Any], error: ValidationError) -> Outcome:
         """A job the API server took but the models refuse (a CRD older than the operator)."""
+        if (body.get("status") or {}).get("phase") == "Failed":
+            return Outcome("Failed")
         message = one_line(error, LLMTrainingJob)
         now = _now().isoformat()
         status = {
@@ -153,7 +240,11 @@ class Reconciler:
                 }
             ],
         }
-        if (body.get("status") or {}).get("phase") != "Failed":
-            self.kube.write_status(body["metadata"]["namespace"], body["metadata"]["name"], status)
-            self.kube.post_event(body, "Warning", "InvalidSpec", message)
-        return "Failed"
+        metadata = body["metadata"]
+        written = self.kube.write_status(metadata["namespace"], metadata["name"], status, metadata["resourceVersion"])
+        self.kube.post_event(body, "Warning", "InvalidSpec", message)
+        return Outcome("Failed", written)
+
+    def close(self) -> None:
+        """Stop the pod-creation threads (at shutdown)."""
+        self._creators.shutdown(wait=False, cancel_futures=True)

@@ -30,6 +30,10 @@ class OperatorSettings(EnvSettings):
     """LLMTRAIN_NAMESPACES: comma-separated namespaces to watch; empty watches the whole cluster."""
     scrape_interval_seconds: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     """LLMTRAIN_SCRAPE_INTERVAL_SECONDS: how often rank 0's metrics are read and every job is re-checked."""
+    reconcile_workers: int = Field(default=16, ge=1, le=256)
+    """LLMTRAIN_RECONCILE_WORKERS: jobs reconciled at once (each by one worker at a time), and
+    pods created at once; their API calls block a thread each, so a slow API server does not
+    stall the rest."""
     trainer_metrics_port: Port = DEFAULT_METRICS_PORT
     """LLMTRAIN_TRAINER_METRICS_PORT: port of rank 0's /metrics inside the training pods."""
     metrics_port: Port = 8080

@@ -257,6 +257,7 @@ def test_defaults_pass_the_operator_settings_as_environment() -> None:
         "LLMTRAIN_GPU_RESOURCE": "nvidia.com/gpu",
         "LLMTRAIN_NAMESPACES": "",
         "LLMTRAIN_SCRAPE_INTERVAL_SECONDS": "10",
+        "LLMTRAIN_RECONCILE_WORKERS": "16",
         "LLMTRAIN_LOG_LEVEL": "INFO",
         "LLMTRAIN_LOG_FORMAT": "json",
         "LLMTRAIN_METRICS_PORT": "8080",
@@ -272,13 +273,14 @@ def test_values_change_the_settings_ports_and_images() -> None:
         "image": {"registry": "reg.example.com", "tag": "dev"},
         "trainer": {"image": {"repository": "me/trainer", "tag": "cu128"}},
         "operator": {"logLevel": "DEBUG", "gpuResource": "amd.com/gpu", "scrapeIntervalSeconds": 30,
-                     "metricsPort": 9090, "healthPort": 9091,
+                     "reconcileWorkers": 4, "metricsPort": 9090, "healthPort": 9091,
                      "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]},
     })  # fmt: skip
     env = container_env(objects)
     assert env["LLMTRAIN_LOG_LEVEL"] == "DEBUG"
     assert env["LLMTRAIN_GPU_RESOURCE"] == "amd.com/gpu"
     assert env["LLMTRAIN_SCRAPE_INTERVAL_SECONDS"] == "30"
+    assert env["LLMTRAIN_RECONCILE_WORKERS"] == "4"
     assert env["LLMTRAIN_DEFAULT_IMAGE"] == "me/trainer:cu128"
     assert env["HTTPS_PROXY"] == "http://proxy:3128"
     assert (env["LLMTRAIN_METRICS_PORT"], env["LLMTRAIN_HEALTH_PORT"]) == ("9090", "9091")
