@@ -37,7 +37,7 @@ Obj = dict[str, Any]
 # (tests/integration/operator/test_rbac_audit.py), plus update on the jobs' finalizers, which
 # an admission plugin checks on the children it creates (never a request of its own).
 OPERATOR_CONTRACT: dict[tuple[str, str], frozenset[str]] = {
-    ("llmtrain.dev", "llmtrainingjobs"): frozenset({"get", "list", "watch", "delete"}),
+    ("llmtrain.dev", "llmtrainingjobs"): frozenset({"list", "watch", "delete"}),
     ("llmtrain.dev", "llmtrainingjobs/status"): frozenset({"patch"}),
     ("llmtrain.dev", "llmtrainingjobs/finalizers"): frozenset({"update"}),
     ("", "pods"): frozenset({"list", "watch", "create", "delete"}),
