@@ -99,11 +99,11 @@ class Settings:
     run_seconds: float = 20.0
     start_seconds: float = 0.5
     create_threads: int = 16
-    timeout: float = 0.0  # per run; 0: 180 s + 2 s per job (doubled under a hog)
+    timeout: float = 0.0  # per run; 0: 300 s + 3 s per job (doubled under a hog)
     progress_seconds: float = 10.0
 
     def run_timeout(self, hog: int) -> float:
-        base = self.timeout or 180 + 2 * self.jobs
+        base = self.timeout or 300 + 3 * self.jobs
         return base * (2 if hog and not self.timeout else 1)
 
 
@@ -594,8 +594,9 @@ def run_one(make: Callable[[], Operator], settings: Settings, hog: int, keep: Pa
     operator = make()
     label = f"{operator.name}{f' +hog {hog}' if hog else ''}"
     result: dict[str, Any] = {"operator": operator.name, "hog": hog, "jobs": settings.jobs}
-    workdir = Path(tempfile.mkdtemp(prefix=f"bench-{operator.name}-"))
-    if keep is not None:
+    if keep is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-{operator.name}-"))
+    else:
         workdir = keep / f"{operator.name}-hog{hog}"
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
@@ -873,7 +874,7 @@ def main() -> int:
     parser.add_argument("--hog", type=int, default=0, help="also run each operator beside K busy-loop processes")
     parser.add_argument("--nodes", type=int, default=Settings.nodes)
     parser.add_argument("--run-seconds", type=float, default=Settings.run_seconds, help="how long each pod runs")
-    parser.add_argument("--timeout", type=float, default=0, help="seconds per run (default 180 + 2 per job, x2 hog)")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds per run (default 300 + 3 per job, x2 hog)")
     parser.add_argument("--keep", type=Path, help="keep each run's cluster directory and logs under this directory")
     parser.add_argument("--out", type=Path, help="write the report as JSON")
     args = parser.parse_args()
