@@ -96,6 +96,7 @@ class Settings:
     jobs: int = 50
     pods_per_job: int = 8
     nodes: int = 25
+    pods_per_node: int = 160
     run_seconds: float = 20.0
     start_seconds: float = 0.5
     create_threads: int = 16
@@ -608,7 +609,7 @@ def run_one(make: Callable[[], Operator], settings: Settings, hog: int, keep: Pa
         began = time.monotonic()
         log(f"[{label}] starting a fresh control plane and a simulating node agent with {settings.nodes} nodes")
         cluster.start()
-        nodes = [NodeSpec(f"bench-node-{i:02d}", gpus=8) for i in range(settings.nodes)]
+        nodes = [NodeSpec(f"bench-node-{i:02d}", gpus=8, pods=settings.pods_per_node) for i in range(settings.nodes)]
         agent_settings = NodeAgentSettings(
             mode="simulate",
             pod_ip_prefix="127.213",
@@ -873,12 +874,24 @@ def main() -> int:
     parser.add_argument("--operators", default="ours,kubeflow", help="comma-separated, run in this order")
     parser.add_argument("--hog", type=int, default=0, help="also run each operator beside K busy-loop processes")
     parser.add_argument("--nodes", type=int, default=Settings.nodes)
+    parser.add_argument(
+        "--pods-per-node",
+        type=int,
+        default=Settings.pods_per_node,
+        help="the nodes' pod capacity (default: 500 jobs fit at once on 25 nodes, so no gang waits for room)",
+    )
     parser.add_argument("--run-seconds", type=float, default=Settings.run_seconds, help="how long each pod runs")
     parser.add_argument("--timeout", type=float, default=0, help="seconds per run (default 300 + 3 per job, x2 hog)")
     parser.add_argument("--keep", type=Path, help="keep each run's cluster directory and logs under this directory")
     parser.add_argument("--out", type=Path, help="write the report as JSON")
     args = parser.parse_args()
-    settings = Settings(jobs=args.jobs, nodes=args.nodes, run_seconds=args.run_seconds, timeout=args.timeout)
+    settings = Settings(
+        jobs=args.jobs,
+        nodes=args.nodes,
+        pods_per_node=args.pods_per_node,
+        run_seconds=args.run_seconds,
+        timeout=args.timeout,
+    )
     names = [name.strip() for name in args.operators.split(",") if name.strip()]
     unknown = set(names) - set(OPERATORS)
     if unknown:

@@ -11,7 +11,9 @@ from testenv.agent.podsim import Simulator
 from testenv.agent.runtime import Runtime
 from testenv.kubeapi import ApiError, Obj
 
-SIMULATOR_SHARDS = 4
+SIMULATOR_SHARDS = 16
+"""Threads writing simulated pods' status: each waits on the API server per write, so a burst
+of thousands of pods needs many to keep up (a kubelet runs one worker per pod)."""
 WATCH_SECONDS = 60
 
 
