@@ -139,6 +139,8 @@ class Controller:
             self.queue.add_rate_limited(key)
         else:
             self.queue.forget(key)
+        if outcome.requeue_after > 0:
+            self.queue.add_after(key, outcome.requeue_after)
 
     async def _resync_forever(self) -> None:
         while True:

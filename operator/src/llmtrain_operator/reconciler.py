@@ -5,6 +5,7 @@ hands a job to one worker at a time, so nothing here is shared between passes of
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 CREATE_FAILED = "FailedCreate"
 """Reason of a job whose children the API server refuses: for good (Failed) or for now (Created=False)."""
 JobKey = tuple[str, str]
+STATUS_COALESCE_SECONDS = 2.0
+"""A status that changed only in its figures (node counts, progress, checkpoint) is written at
+most this often per job: the pods of a gang that start one by one cost one write, not one each.
+A change of phase, condition, attempt or failure is written at once."""
 Scraper = Callable[[str, int], TrainerMetrics | None]
 
 
@@ -48,6 +53,8 @@ class Outcome:
     """The job as stored after this pass wrote its status (the watch shows it a moment later)."""
     retry: bool = False
     """The pass could not finish (a conflict, a child refused for now): try again after a backoff."""
+    requeue_after: float = 0.0
+    """Seconds after which the job must be looked at again (a status write held back), 0 for none."""
 
 
 class Reconciler:
@@ -69,6 +76,8 @@ class Reconciler:
         self._creators = ThreadPoolExecutor(settings.reconcile_workers, thread_name_prefix="create")
         self._models: dict[JobKey, tuple[str, LLMTrainingJob]] = {}
         """The last job parsed per key, with its resourceVersion: a pass that finds it unchanged skips pydantic."""
+        self._last_status_write: dict[JobKey, float] = {}
+        """Monotonic time of each job's last status write."""
         self._children_made: dict[JobKey, tuple[str, int]] = {}
         """(uid, attempt) whose Service, ConfigMap and PodGroup exist: created once, not on every pass."""
 
@@ -76,6 +85,7 @@ class Reconciler:
         """Drop what was kept for a deleted job."""
         self._models.pop(key, None)
         self._children_made.pop(key, None)
+        self._last_status_write.pop(key, None)
 
     def reconcile(self, key: JobKey, body: dict[str, Any], pods: list[PodView], read_metrics: bool) -> Outcome:
         """Bring one job one step closer to its spec, from the job and pods as last seen."""
@@ -114,8 +124,11 @@ class Reconciler:
             plan, retry = self._launch(key, job, plan)
         grace = FAILED_GANG_GRACE_SECONDS if plan.stop_at_once else None
         self._delete_pods(key, plan.delete_pods, grace)
+        hold = 0.0 if plan.events else self._hold_status(key, job, plan.status)
+        if hold > 0:
+            return Outcome(job.status.phase if job.status else None, retry=retry, requeue_after=hold)
         try:
-            written = self._write_status(body, job, plan.status)
+            written = self._write_status(key, body, job, plan.status)
         except ApiException as error:
             if error.status == NOT_FOUND:
                 return Outcome()
@@ -204,8 +217,19 @@ class Reconciler:
         plan.status.phase = "Pending"
         plan.create_ranks = []
 
+    def _hold_status(self, key: JobKey, job: LLMTrainingJob, status: LLMTrainingJobStatus) -> float:
+        """Seconds to hold back a status that changed only in its figures; 0 to write it now."""
+        previous = job.status
+        if previous is None or status == previous:
+            return 0.0
+        figures = {"nodes": previous.nodes, "progress": previous.progress, "checkpoint": previous.checkpoint}
+        if status.model_copy(update=figures) != previous:
+            return 0.0
+        since = time.monotonic() - self._last_status_write.get(key, float("-inf"))
+        return max(0.0, STATUS_COALESCE_SECONDS - since)
+
     def _write_status(
-        self, body: dict[str, Any], job: LLMTrainingJob, status: LLMTrainingJobStatus
+        self, key: JobKey, body: dict[str, Any], job: LLMTrainingJob, status: LLMTrainingJobStatus
     ) -> dict[str, Any] | None:
         previous = job.status or LLMTrainingJobStatus()
         if status == previous and body.get("status"):
@@ -214,6 +238,7 @@ class Reconciler:
         written = self.kube.write_status(
             metadata["namespace"], metadata["name"], status.to_wire(defaults=True), metadata["resourceVersion"]
         )
+        self._last_status_write[key] = time.monotonic()
         if status.restarts > previous.restarts:
             self.metrics.job_restarts.inc()
         if status.phase in FINISHED_PHASES and previous.phase != status.phase:
