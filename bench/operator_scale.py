@@ -50,7 +50,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import urllib3
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +69,7 @@ from testenv import (  # noqa: E402
     procs,
 )
 from testenv.controlplane import SERVICE_ACCOUNT_AUDIT_POLICY  # noqa: E402
+from testenv.kubeapi import KubeAPI  # noqa: E402
 from testenv.netutil import free_port, http_ok, wait_until  # noqa: E402
 
 Obj = dict[str, Any]
@@ -113,66 +113,7 @@ def log(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# A small API client (the admin's): JSON requests and watches with the Accept header we choose.
-
-
-class Api:
-    def __init__(self, kubeconfig: Path, pool_size: int = 32) -> None:
-        config = yaml.safe_load(kubeconfig.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        user = config["users"][0]["user"]
-        self.server: str = cluster["server"]
-        self.http = urllib3.PoolManager(
-            maxsize=pool_size,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=cluster["certificate-authority"],
-            cert_file=user.get("client-certificate"),
-            key_file=user.get("client-key"),
-        )
-
-    def request(self, method: str, path: str, body: Obj | None = None, accept: str = "application/json") -> Obj:
-        headers = {"Accept": accept}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        response = self.http.request(
-            method,
-            self.server + path,
-            body=json.dumps(body) if body is not None else None,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=5, read=60),
-        )
-        text = response.data.decode()
-        if response.status >= 300:
-            raise RuntimeError(f"{method} {path}: {response.status} {text[:300]}")
-        result: Obj = json.loads(text) if text else {}
-        return result
-
-    def stream(self, path: str, resource_version: str, accept: str, seconds: int = 60) -> Iterator[Obj]:
-        response = self.http.request(
-            "GET",
-            self.server + path,
-            fields={
-                "watch": "true",
-                "resourceVersion": resource_version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": str(seconds),
-            },
-            headers={"Accept": accept},
-            preload_content=False,
-            timeout=urllib3.Timeout(connect=5, read=seconds + 15),
-        )
-        try:
-            if response.status >= 300:
-                raise RuntimeError(f"watch {path}: {response.status} {response.read()[:300]!r}")
-            buffer = b""
-            for chunk in response.stream(256 * 1024):
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
-        finally:
-            response.release_conn()
+# Watches as the cluster's admin (testenv.kubeapi.KubeAPI), with the Accept header we choose.
 
 
 class Watch(threading.Thread):
@@ -180,7 +121,7 @@ class Watch(threading.Thread):
     (the listing's and every ADDED/MODIFIED event's); reconnects from the last resourceVersion,
     lists again when it is too old."""
 
-    def __init__(self, api: Api, path: str, on_object: Callable[[Obj, float], None], metadata: bool) -> None:
+    def __init__(self, api: KubeAPI, path: str, on_object: Callable[[Obj, float], None], metadata: bool) -> None:
         super().__init__(name=f"watch {path}", daemon=True)
         self.api = api
         self.path = path
@@ -205,7 +146,7 @@ class Watch(threading.Thread):
             try:
                 if not version:
                     version = self._list()
-                for event in self.api.stream(self.path, version, self.accept):
+                for event in self.api.watch(self.path, version, accept=self.accept):
                     if self.stop.is_set():
                         return
                     obj = event["object"]
@@ -641,7 +582,7 @@ def run_one(make: Callable[[], Operator], settings: Settings, hog: int, keep: Pa
         )
         log(f"[{label}] operator ready and watching in {time.monotonic() - started:.1f}s (pid {pid})")
 
-        api = Api(cluster.kubeconfig_path)
+        api = KubeAPI(cluster.kubeconfig_path)
         seen = Observed()
         pod_watch = Watch(api, f"/api/v1/namespaces/{JOB_NAMESPACE}/pods", seen.pod, metadata=True)
         job_watch = Watch(

@@ -54,8 +54,10 @@ class KubeAPI:
         *,
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Obj:
-        headers = dict(self._headers)
+        """One request; `accept` may ask for another representation (e.g. metadata only)."""
+        headers = {**self._headers, "Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         url = self.server + path + ("?" + urlencode(params) if params else "")
@@ -84,7 +86,9 @@ class KubeAPI:
     def delete(self, path: str, body: Obj | None = None) -> Obj:
         return self.request("DELETE", path, body)
 
-    def watch(self, path: str, resource_version: str, timeout_seconds: int = 60) -> Iterator[Obj]:
+    def watch(
+        self, path: str, resource_version: str, timeout_seconds: int = 60, accept: str = "application/json"
+    ) -> Iterator[Obj]:
         """Events ({"type", "object"}) of a watch from `resource_version` until it times out."""
         response = self._http.request(
             "GET",
@@ -95,7 +99,7 @@ class KubeAPI:
                 "allowWatchBookmarks": "true",
                 "timeoutSeconds": str(timeout_seconds),
             },
-            headers=self._headers,
+            headers={**self._headers, "Accept": accept},
             preload_content=False,
             timeout=urllib3.Timeout(connect=5, read=timeout_seconds + 10),
         )
