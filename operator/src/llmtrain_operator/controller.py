@@ -79,13 +79,16 @@ class Controller:
         """A job was added, changed or deleted."""
         self._synced = True
         if deleted:
-            self.queue.discard(key)
-            self.expectations.forget(key)
-            self.reconciler.forget(key)
-            self._written.pop(key, None)
-            self._scrape_due.discard(key)
+            self._forget(key)
             return
         self.queue.add(key)
+
+    def _forget(self, key: JobKey) -> None:
+        self.queue.discard(key)
+        self.expectations.forget(key)
+        self.reconciler.forget(key)
+        self._written.pop(key, None)
+        self._scrape_due.discard(key)
 
     def pod_changed(self, key: JobKey, pod_name: str, gone: bool) -> None:
         """A training pod was added, changed, or deleted (`gone`: deleted or being deleted)."""
@@ -133,6 +136,10 @@ class Controller:
         self._scrape_due.discard(key)
         loop = asyncio.get_running_loop()
         outcome = await loop.run_in_executor(self._executor, self.reconciler.reconcile, key, body, pods, scrape)
+        if not list(self.jobs.get(key, ())):
+            # Deleted while the pass ran: what the pass kept for it must not outlive it.
+            self._forget(key)
+            return
         if outcome.written is not None:
             self._written[key] = (body["metadata"].get("resourceVersion", ""), outcome.written)
         if outcome.retry:
