@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from testenv.agent.provisioner import Provisioner, install_storage_class
-from testenv.containers import cgroups
+from testenv.containers import cgroups, imagestore
 from testenv.containers.containerd import Containerd, PodNetwork
 from testenv.containers.coredns import CoreDNS
 from testenv.containers.kubelet import Kubelet
@@ -167,14 +167,7 @@ class ContainerCluster:
                 cluster_dns=DNS_ADDRESS, healthz_port=10248 + i, labels=s.node_labels,
             )  # fmt: skip
             self.nodes.append(RealNode(name, _node_address(i), containerd, kubelet, cgroup_name))
-        # Import once, into the first node; the others start from a copy of what it holds.
-        first, *others = self.nodes
-        first.containerd.start()
-        for image in s.images.values():
-            first.containerd.import_image(image.archive)
-        first.containerd.stop()
-        for node in others:
-            node.containerd.copy_images_from(first.containerd)
+        imagestore.load_or_import([node.containerd for node in self.nodes], s.images)
         for node in self.nodes:
             node.containerd.start()
             node.kubelet.start()

@@ -73,17 +73,15 @@ class Containerd:
             procs.stop(self._proc)
             self._proc = None
 
-    def copy_images_from(self, other: Containerd) -> None:
-        """Start with the images another node's containerd (stopped) has imported: hard links
-        to its blobs and unpacked layers, which nothing ever writes in place (a container's
-        writes go to its own upper directory), and copies of its databases. Seconds, where
-        an import of the trainer image takes minutes."""
+    def copy_root_from(self, root: Path) -> None:
+        """Start with the images of another containerd root (one not in use): see `copy_root`."""
         assert self._proc is None, "copy images before this containerd starts"
-        shutil.rmtree(self.root, ignore_errors=True)
-        subprocess.run(["cp", "-al", str(other.root), str(self.root)], check=True)
-        for database in BOLT_DATABASES:
-            copy = ["cp", "--remove-destination", str(other.root / database), str(self.root / database)]
-            subprocess.run(copy, check=True)
+        copy_root(root, self.root)
+
+    def copy_root_to(self, destination: Path) -> None:
+        """Copy this containerd's root (stopped) to `destination`: see `copy_root`."""
+        assert self._proc is None, "stop containerd before copying its root"
+        copy_root(self.root, destination)
 
     def import_image(self, archive: Path) -> None:
         """Make an image archive (docker-archive or OCI) known to the CRI, as a pull would."""
@@ -170,3 +168,17 @@ oom_score = 0
 """
         )
         return config
+
+
+def copy_root(source: Path, destination: Path) -> None:
+    """Copy a containerd root (of a containerd not running) in seconds where an import of the
+    trainer image takes minutes: hard links to its blobs and unpacked layers, which nothing
+    ever writes in place (a container's writes go to its own upper directory), and copies of
+    its databases. Across file systems, where links cannot go, a whole copy."""
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    same_device = source.stat().st_dev == destination.parent.stat().st_dev
+    subprocess.run(["cp", "-al" if same_device else "-a", str(source), str(destination)], check=True)
+    for database in BOLT_DATABASES:
+        copy = ["cp", "--remove-destination", str(source / database), str(destination / database)]
+        subprocess.run(copy, check=True)
