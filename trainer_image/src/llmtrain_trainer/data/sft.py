@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
-from transformers import PreTrainedTokenizerBase
 
 from llmtrain_trainer.data.tokenizer import eos_id
 from llmtrain_trainer.data.tokens import IGNORE_INDEX, Sample
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def sft_sample(prompt: list[int], response: list[int], eos: int, seq_len: int) -> Sample:

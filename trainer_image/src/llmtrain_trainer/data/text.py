@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from transformers import PreTrainedTokenizerBase
 
 from llmtrain_trainer.data.tokenizer import eos_id
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def tokenize_files(paths: Sequence[Path], tokenizer: PreTrainedTokenizerBase) -> list[npt.NDArray[np.int64]]:

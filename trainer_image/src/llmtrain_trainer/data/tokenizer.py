@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from llmtrain_trainer.errors import TrainerError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 _EOS_CANDIDATES = ("</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "[SEP]")
 
@@ -17,6 +19,9 @@ def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     A bare tokenizer.json carries no notion of which token ends a document, so the first
     conventional name found in its vocabulary becomes the EOS token.
     """
+    # Imported here: seconds that a job on pre-tokenized data need not pay on every rank.
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
     try:
         if Path(path).is_file():
             tokenizer: PreTrainedTokenizerBase = PreTrainedTokenizerFast(tokenizer_file=path)  # type: ignore[no-untyped-call]

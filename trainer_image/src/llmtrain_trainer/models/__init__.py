@@ -10,16 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 
 from llmtrain.api.trainer import ModelConfig
-from llmtrain_trainer.models import hf
 from llmtrain_trainer.models.flops import flops_per_token, matmul_params
 from llmtrain_trainer.models.llama import ModelArgs, Transformer
 from llmtrain_trainer.models.presets import model_args
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+# `transformers` (and `models.hf`, which needs it) is imported where it is used: it takes
+# seconds to import, which every rank of every attempt of a preset model would pay.
 
 Exporter = Callable[[dict[str, torch.Tensor], Path], None]
 
@@ -56,6 +61,8 @@ def build_model(config: ModelConfig) -> BuiltModel:
     if config.preset is not None:
         return _builtin(model_args(config.preset, config.overrides))
     assert config.path is not None
+    from llmtrain_trainer.models import hf
+
     return _hugging_face(hf.load_causal_lm(config.path, config.pretrained_weights))
 
 
@@ -68,11 +75,19 @@ def _builtin(args: ModelArgs) -> BuiltModel:
         n_heads=args.n_heads,
         head_dim=args.head_dim,
         n_matmul_params=matmul_params(model),
-        export=lambda state, directory: hf.export_llama(state, args, directory),
+        export=lambda state, directory: _export_llama(state, args, directory),
     )
 
 
+def _export_llama(state: dict[str, torch.Tensor], args: ModelArgs, directory: Path) -> None:
+    from llmtrain_trainer.models import hf
+
+    hf.export_llama(state, args, directory)
+
+
 def _hugging_face(model: PreTrainedModel) -> BuiltModel:
+    from llmtrain_trainer.models import hf
+
     text_config = model.config.get_text_config()
     n_heads = int(text_config.num_attention_heads)
     head_dim = int(getattr(text_config, "head_dim", None) or text_config.hidden_size // n_heads)
