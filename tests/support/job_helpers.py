@@ -57,6 +57,9 @@ def tiny_trainer_job(
             },
             "checkpoint": {"volume": {"hostPath": {"path": str(checkpoint_dir), "type": "DirectoryOrCreate"}}},
             "runPolicy": {"backoffLimit": 2},
+            # Both nodes share this machine's few cores: a thread per rank, as a pod with one
+            # CPU would get, instead of every rank starting one per core (3x slower steps).
+            "env": [{"name": "OMP_NUM_THREADS", "value": "1"}],
             **spec,
         },
     }

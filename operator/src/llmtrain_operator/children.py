@@ -6,6 +6,7 @@ Nothing here talks to the API server, so every manifest can be checked in a unit
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from llmtrain.api import names
@@ -20,6 +21,7 @@ from llmtrain.api.contract import (
     job_checkpoint_dir,
 )
 from llmtrain.api.job import API_VERSION, KIND, LLMTrainingJob
+from llmtrain.api.quantity import quantity_value
 from llmtrain.api.spec import LLMTrainingJobSpec
 from llmtrain_operator.settings import OperatorSettings
 
@@ -163,8 +165,20 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
     ]
-    env += [var.model_dump(mode="json", by_alias=True, exclude_none=True) for var in spec.env or ()]
-    return env
+    user_env = [var.model_dump(mode="json", by_alias=True, exclude_none=True) for var in spec.env or ()]
+    threads = _threads_per_process(spec)
+    if threads is not None and not any(var["name"] == "OMP_NUM_THREADS" for var in user_env):
+        env.append({"name": "OMP_NUM_THREADS", "value": str(threads)})
+    return env + user_env
+
+
+def _threads_per_process(spec: LLMTrainingJobSpec) -> int | None:
+    """CPU threads per training process when the pod's CPUs are bounded: torch otherwise
+    starts a thread per core of the whole machine in every process, which a CPU limit
+    throttles and several processes on one node oversubscribe."""
+    if spec.resources.cpu is None:
+        return None
+    return max(1, math.floor(quantity_value(spec.resources.cpu) / spec.effective_procs_per_node))
 
 
 def _resources(spec: LLMTrainingJobSpec, settings: OperatorSettings) -> Manifest:

@@ -50,6 +50,7 @@ def test_pod_carries_the_torchrun_contract() -> None:
     assert env["LLMTRAIN_JOB_NAMESPACE"] == "ml" and env["LLMTRAIN_JOB_UID"] == "uid-1"
     assert env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "120"
     assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["OMP_NUM_THREADS"] == "4", "32 CPUs shared by 8 processes"
     assert container["resources"]["limits"] == {"cpu": "32", "memory": "400Gi", "example.com/gpu": "8"}
     assert container["resources"]["requests"] == container["resources"]["limits"]
 
@@ -126,6 +127,23 @@ def test_user_settings_reach_the_pod() -> None:
     assert labels["team"] == "a" and labels["kueue.x-k8s.io/queue-name"] == "team-a"
     assert labels["kueue.x-k8s.io/pod-group-name"] == "gpt"
     assert pod["metadata"]["annotations"] == {"note": "x", "kueue.x-k8s.io/pod-group-total-count": "1"}
+
+
+@pytest.mark.parametrize(
+    ("resources", "procs", "env", "threads"),
+    [
+        ({"cpu": "500m"}, 2, [], "1"),
+        ({"cpu": "7"}, 2, [], "3"),
+        ({"cpu": "7"}, 2, [{"name": "OMP_NUM_THREADS", "value": "6"}], "6"),
+        ({}, 2, [], None),
+    ],
+)
+def test_threads_per_process_follow_the_cpus_of_the_pod(
+    resources: dict[str, str], procs: int, env: list[dict[str, str]], threads: str | None
+) -> None:
+    job = stored_job({"nodes": 1, "procsPerNode": procs, "command": ["x.py"], "resources": resources, "env": env})
+    variables = children.pod(job, 0, 1, SETTINGS)["spec"]["containers"][0]["env"]
+    assert [v["value"] for v in variables if v["name"] == "OMP_NUM_THREADS"] == ([threads] if threads else [])
 
 
 def test_user_labels_cannot_override_the_operators() -> None:
