@@ -129,9 +129,31 @@ GOOD = [
         ),
     ),
     Case("hf-directory", _set("spec.trainer.model", {"path": "/models/llama", "pretrainedWeights": False})),
+    Case("recovery-in-place", _set("spec.runPolicy", {"recovery": "InPlace", "restartPolicy": "OnFailure"})),
+    Case(
+        "command-recovers-as-a-gang",
+        _all(_delete("spec.trainer"), _set("spec.command", ["train.py"]), _set("spec.runPolicy.recovery", "Gang")),
+    ),
 ]
 
+_IN_PLACE_NEEDS = (
+    "recovery InPlace needs the built-in trainer (spec.trainer) and restartPolicy OnFailure; "
+    "use Gang, or leave recovery unset"
+)
+
 BAD = [
+    Case(
+        "command-in-place",
+        _all(_delete("spec.trainer"), _set("spec.command", ["train.py"]), _set("spec.runPolicy.recovery", "InPlace")),
+        "spec.runPolicy.recovery",
+        _IN_PLACE_NEEDS,
+    ),
+    Case(
+        "in-place-with-exit-code-policy",
+        _set("spec.runPolicy", {"recovery": "InPlace", "restartPolicy": "ExitCode"}),
+        "spec.runPolicy.recovery",
+        _IN_PLACE_NEEDS,
+    ),
     Case(
         "trainer-and-command",
         _set("spec.command", ["train.py"]),

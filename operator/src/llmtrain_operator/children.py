@@ -17,6 +17,7 @@ from llmtrain.api.contract import (
     ENV_JOB_NAMESPACE,
     ENV_JOB_UID,
     ENV_METRICS_PORT,
+    ENV_RESTARTS_IN_PLACE,
     TERMINATION_LOG,
     job_checkpoint_dir,
 )
@@ -138,20 +139,32 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
         {"name": "PET_MASTER_ADDR", "value": master},
         {"name": "PET_MASTER_PORT", "value": str(port)},
     ]
-    if spec.elastic is None:
+    if spec.elastic is None and not spec.recovers_in_place:
         env.insert(0, {"name": "PET_NNODES", "value": str(spec.nodes)})
     else:
+        # The c10d rendezvous lets the agents form the gang again without new pods: on a
+        # membership change (elastic) or after a failed training process (recovery InPlace).
+        if spec.elastic is not None:
+            nnodes, max_restarts = f"{spec.elastic.min_nodes}:{spec.elastic.max_nodes}", spec.elastic.max_restarts
+        else:
+            nnodes, max_restarts = str(spec.nodes), _restarts_left(job)
         env[:0] = [
-            {"name": "PET_NNODES", "value": f"{spec.elastic.min_nodes}:{spec.elastic.max_nodes}"},
+            {"name": "PET_NNODES", "value": nnodes},
             {"name": "PET_RDZV_BACKEND", "value": "c10d"},
             {"name": "PET_RDZV_ENDPOINT", "value": f"{master}:{port}"},
             {"name": "PET_RDZV_ID", "value": f"{job.metadata.uid}-{attempt}"},
-            {"name": "PET_MAX_RESTARTS", "value": str(spec.elastic.max_restarts)},
+            {"name": "PET_MAX_RESTARTS", "value": str(max_restarts)},
+            # Rank 0's agent hands its address to every worker as MASTER_ADDR: the pod IP,
+            # which every pod reaches, where its hostname may resolve only inside the pod.
+            {"name": "PET_LOCAL_ADDR", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
             # With the agents' shared TCPStore, a node that joins a running gang waits for
             # rank 0 to publish MASTER_ADDR again, which it never does (seen with torch 2.13):
             # the join times out after 60 s. Without sharing, every round publishes it.
             {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"},
         ]
+        if spec.recovers_in_place:
+            restarts = job.status.restarts_in_place if job.status is not None else 0
+            env.append({"name": ENV_RESTARTS_IN_PLACE, "value": str(restarts)})
     env += [
         {"name": ENV_JOB_NAME, "value": name},
         {"name": ENV_JOB_NAMESPACE, "value": namespace},
@@ -170,6 +183,12 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
     if threads is not None and not any(var["name"] == "OMP_NUM_THREADS" for var in user_env):
         env.append({"name": "OMP_NUM_THREADS", "value": str(threads)})
     return env + user_env
+
+
+def _restarts_left(job: LLMTrainingJob) -> int:
+    """What backoffLimit leaves for restarts in place; the operator also counts them all."""
+    used = (job.status.restarts + job.status.restarts_in_place) if job.status is not None else 0
+    return max(0, job.spec.run_policy.backoff_limit - used)
 
 
 def _threads_per_process(spec: LLMTrainingJobSpec) -> int | None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from llmtrain.api.contract import job_checkpoint_dir, step_path
+from llmtrain.api import names
+from llmtrain.api.contract import METRIC_RESTARTS_IN_PLACE, TRAINING_ERROR, job_checkpoint_dir, step_path
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain.api.status import (
     FINISHED_PHASES,
@@ -134,16 +135,8 @@ class _Decision:
         if not retryable:
             return self.fail(failure, "Failed")
         limit = self.spec.run_policy.backoff_limit
-        if self.status.restarts >= limit:
-            exhausted = failure.model_copy(
-                update={
-                    "reason": "BackoffLimitExceeded",
-                    "message": (
-                        f"{failure.one_line()}; gave up after {self.status.restarts} restarts (backoffLimit {limit})"
-                    ),
-                }
-            )
-            return self.fail(exhausted, "BackoffLimitExceeded")
+        if self._restarts_so_far() >= limit:
+            return self._give_up(failure)
         self.status.restarts += 1
         self.status.failure = failure
         self._resuming()
@@ -159,6 +152,45 @@ class _Decision:
         self.plan.stop_at_once = True
         self.status.nodes = _counts(self.spec.nodes, current)
         return self.finish()
+
+    def _restarts_so_far(self) -> int:
+        return self.status.restarts + self.status.restarts_in_place
+
+    def _give_up(self, failure: Failure) -> Plan:
+        limit = self.spec.run_policy.backoff_limit
+        exhausted = failure.model_copy(
+            update={
+                "reason": "BackoffLimitExceeded",
+                "message": f"{failure.one_line()}; gave up after {self._restarts_so_far()} restarts (backoffLimit {limit})",
+            }
+        )
+        return self.fail(exhausted, "BackoffLimitExceeded")
+
+    def restarted_in_place(self, metrics: TrainerMetrics | None) -> Plan | None:
+        """Count the restarts in place rank 0 reports; a plan when they exceed backoffLimit."""
+        if metrics is None:
+            return None
+        reported = int(metrics.values.get(METRIC_RESTARTS_IN_PLACE, 0))
+        if reported <= self.status.restarts_in_place:
+            return None
+        cause = metrics.last_restart
+        if cause is None:
+            failure = Failure(reason=TRAINING_ERROR, message="a training process failed")
+        else:
+            pod = names.pod_name(self.job.metadata.name, cause.node_rank)
+            failure = Failure(reason=cause.reason, message=cause.summary, rank=cause.node_rank, pod=pod)
+        limit = self.spec.run_policy.backoff_limit
+        self.status.failure = failure
+        self.status.restarts_in_place = reported
+        if self._restarts_so_far() > limit:
+            return self._give_up(failure)
+        self.event(
+            "Warning",
+            "RestartedInPlace",
+            f"{failure.one_line()}; the training processes restarted inside the running pods "
+            f"(restart {self._restarts_so_far()} of {limit})",
+        )
+        return None
 
     def decide(self, metrics: TrainerMetrics | None) -> Plan:
         if self.status.phase in FINISHED_PHASES:
@@ -231,6 +263,9 @@ class _Decision:
             )
             return self.restart_or_fail(failure, self.spec.run_policy.restart_policy != "Never", current)
 
+        over_the_limit = self.restarted_in_place(metrics)
+        if over_the_limit is not None:
+            return over_the_limit
         self.plan.create_ranks = missing
         active = [p for p in current if p.rank < nodes]
         self.status.nodes = _counts(nodes, active)

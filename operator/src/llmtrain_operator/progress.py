@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from llmtrain.api.contract import step_path
 from llmtrain.api.status import CheckpointStatus, Progress, format_duration
 
-TrainerMetrics = dict[str, float]
-"""The `llmtrain_*` samples of rank 0, by name."""
+
+@dataclass(frozen=True)
+class RestartCause:
+    """The failure behind the last restart in place, as rank 0 labels its gauge."""
+
+    node_rank: int
+    reason: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class TrainerMetrics:
+    """What rank 0 reported: its `llmtrain_*` samples by name, and the cause of its last
+    restart in place when there was one."""
+
+    values: dict[str, float] = field(default_factory=dict)
+    last_restart: RestartCause | None = None
 
 
 def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
     """status.progress; None until the trainer has finished a step."""
-    step = int(metrics.get("llmtrain_step", 0))
+    values = metrics.values
+    step = int(values.get("llmtrain_step", 0))
     if step <= 0:
         return None
-    total = metrics.get("llmtrain_total_steps")
-    tokens_per_second = metrics.get("llmtrain_tokens_per_second")
-    tokens_total = metrics.get("llmtrain_tokens_total")
+    total = values.get("llmtrain_total_steps")
+    tokens_per_second = values.get("llmtrain_tokens_per_second")
+    tokens_total = values.get("llmtrain_tokens_total")
     eta = None
     if total and tokens_per_second and tokens_total:
         remaining_tokens = (total - step) * tokens_total / step
@@ -26,9 +43,9 @@ def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
     return Progress(
         step=step,
         total_steps=int(total) if total else None,
-        loss=metrics.get("llmtrain_loss"),
+        loss=values.get("llmtrain_loss"),
         tokens_per_second=tokens_per_second,
-        mfu=metrics.get("llmtrain_mfu"),
+        mfu=values.get("llmtrain_mfu"),
         eta=eta,
         updated_at=now,
     )
@@ -38,7 +55,7 @@ def checkpoint_from(
     metrics: TrainerMetrics, checkpoint_dir: str, previous: CheckpointStatus | None, now: datetime
 ) -> CheckpointStatus | None:
     """status.checkpoint; the time is when the operator first saw that step."""
-    step = int(metrics.get("llmtrain_checkpoint_step", 0))
+    step = int(metrics.values.get("llmtrain_checkpoint_step", 0))
     if step <= 0:
         return previous
     if previous is not None and previous.step == step:

@@ -194,3 +194,19 @@ def test_gang_scheduling_makes_a_pod_group(provider: str, api_version: str, sche
 
 def test_no_pod_group_without_gang_scheduling() -> None:
     assert children.pod_group(stored_job()) is None
+
+
+def test_a_trainer_job_recovers_in_place_through_the_c10d_rendezvous() -> None:
+    status = {"attempt": 2, "restarts": 1, "restartsInPlace": 1}
+    spec = {"nodes": 2, "trainer": {"model": {"preset": "test"}, "data": {"paths": ["/d"]}}}
+    env = _env(children.pod(stored_job({**spec, "runPolicy": {"backoffLimit": 5}}, status), 1, 2, SETTINGS))
+    assert (env["PET_NNODES"], env["PET_RDZV_BACKEND"], env["PET_RDZV_ENDPOINT"]) == (
+        "2",
+        "c10d",
+        "gpt-node-0.gpt.ml.svc:29500",
+    )
+    assert (env["PET_RDZV_ID"], env["PET_MAX_RESTARTS"], env["LLMTRAIN_RESTARTS_IN_PLACE"]) == ("uid-1-2", "3", "1")
+    for run_policy in ({"recovery": "Gang"}, {"restartPolicy": "ExitCode"}):
+        gang = _env(children.pod(stored_job({**spec, "runPolicy": run_policy}, status), 1, 2, SETTINGS))
+        assert "PET_RDZV_BACKEND" not in gang and "LLMTRAIN_RESTARTS_IN_PLACE" not in gang, run_policy
+        assert gang["PET_MASTER_ADDR"] == "gpt-node-0.gpt.ml.svc"

@@ -7,6 +7,7 @@ from typing import Any
 
 from llmtrain.api.job import LLMTrainingJob
 from llmtrain_operator.decide import Plan, decide
+from llmtrain_operator.progress import RestartCause, TrainerMetrics
 from support.operator_objects import pod_body, pods, stored_job
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
@@ -264,14 +265,14 @@ def test_within_one_second_the_killed_rank_is_the_cause_not_its_peers_errors() -
 
 def test_progress_after_a_restart_says_where_it_resumes() -> None:
     job = _running(_job())
-    metrics = {
+    metrics = TrainerMetrics({
         "llmtrain_step": 180.0,
         "llmtrain_total_steps": 300.0,
         "llmtrain_loss": 1.5,
         "llmtrain_tokens_per_second": 900.0,
         "llmtrain_tokens_total": 1000.0,
         "llmtrain_checkpoint_step": 150.0,
-    }
+    })
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     failed = decide(running, pods(pod_body(0, phase="Failed", exit_code=1), pod_body(1)), NOW + timedelta(seconds=5))
     progress = failed.status.progress
@@ -286,7 +287,7 @@ def test_progress_after_a_restart_says_where_it_resumes() -> None:
     # The new attempt's first figures replace the note.
     restarted = _after(running, failed)
     next_attempt = _after(restarted, decide(restarted, [], NOW + timedelta(seconds=10)))
-    first = {**metrics, "llmtrain_step": 160.0}
+    first = TrainerMetrics({**metrics.values, "llmtrain_step": 160.0})
     plan = decide(
         next_attempt, pods(pod_body(0, attempt=2), pod_body(1, attempt=2)), NOW + timedelta(seconds=30), first
     )
@@ -380,7 +381,7 @@ def test_an_elastic_job_scales_with_nodes() -> None:
 
 def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     job = _running(_job())
-    metrics = {
+    metrics = TrainerMetrics({
         "llmtrain_step": 100.0,
         "llmtrain_total_steps": 1100.0,
         "llmtrain_loss": 2.5,
@@ -388,7 +389,7 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
         "llmtrain_tokens_total": 100_000.0,
         "llmtrain_mfu": 0.4,
         "llmtrain_checkpoint_step": 50.0,
-    }
+    })
     plan = decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics)
     progress, checkpoint = plan.status.progress, plan.status.checkpoint
     assert progress is not None and checkpoint is not None
@@ -396,7 +397,7 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     assert progress.eta == "16m", "1000 steps x 1000 tokens at 1000 tokens/s: 1000 s, written as kubectl writes an age"
     assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/ml/gpt/step-00000050", NOW)
     later = decide(
-        _after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), {**metrics, "llmtrain_step": 0.0}
+        _after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), TrainerMetrics({**metrics.values, "llmtrain_step": 0.0})
     )
     assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"
     assert later.status.checkpoint is not None and later.status.checkpoint.saved_at == NOW
@@ -411,12 +412,12 @@ def test_deciding_again_changes_nothing() -> None:
 
 def test_success_reports_the_last_step_and_checkpoint_of_the_built_in_trainer() -> None:
     job = _running(_job(trainer={**SPEC["trainer"], "schedule": {"steps": 300}}))
-    metrics = {
+    metrics = TrainerMetrics({
         "llmtrain_step": 280.0,
         "llmtrain_total_steps": 300.0,
         "llmtrain_loss": 0.8,
         "llmtrain_checkpoint_step": 250.0,
-    }
+    })
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
     plan = decide(running, done, NOW + timedelta(seconds=5))
@@ -435,3 +436,43 @@ def test_a_custom_command_gets_no_invented_progress() -> None:
     done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
     plan = decide(job, done, NOW)
     assert plan.status.phase == "Succeeded" and plan.status.progress is None and plan.status.checkpoint is None
+
+
+def _restarted(count: int, node_rank: int = 1) -> TrainerMetrics:
+    cause = RestartCause(node_rank, "WorkerKilled", f"rank {node_rank} was killed by SIGKILL")
+    return TrainerMetrics({"llmtrain_step": 50.0, "llmtrain_restarts_in_place": float(count)}, cause)
+
+
+def test_a_restart_in_place_is_counted_once_named_and_keeps_the_pods() -> None:
+    job = _running(_job({"backoffLimit": 3}))
+    both = pods(pod_body(0), pod_body(1))
+    plan = decide(job, both, NOW + timedelta(seconds=10), _restarted(1))
+    status = plan.status
+    assert (status.phase, status.restarts, status.restarts_in_place, status.attempt) == ("Running", 0, 1, 1)
+    assert plan.delete_pods == [] and plan.create_ranks == []
+    assert status.failure is not None
+    assert (status.failure.reason, status.failure.rank, status.failure.pod) == ("WorkerKilled", 1, "gpt-node-1")
+    assert [(e.reason, e.message) for e in plan.events] == [
+        (
+            "RestartedInPlace",
+            "WorkerKilled on rank 1 (gpt-node-1): rank 1 was killed by SIGKILL; the training processes "
+            "restarted inside the running pods (restart 1 of 3)",
+        )
+    ]
+    again = decide(_after(job, plan), both, NOW + timedelta(seconds=20), _restarted(1))
+    assert again.events == [] and again.status.restarts_in_place == 1, "the same report is counted once"
+
+
+def test_restarts_in_place_and_of_the_gang_share_the_backoff_limit() -> None:
+    job = _running(_job({"backoffLimit": 2}), attempt=2, restarts=1)
+    both = pods(pod_body(0, attempt=2), pod_body(1, attempt=2))
+    one = _after(job, decide(job, both, NOW, _restarted(1)))
+    assert one.status is not None and (one.status.phase, one.status.restarts_in_place) == ("Running", 1)
+    over = decide(one, both, NOW + timedelta(seconds=10), _restarted(2, node_rank=0))
+    assert over.status.phase == "Failed" and over.status.failure is not None
+    assert over.status.failure.reason == "BackoffLimitExceeded"
+    assert over.status.failure.message.endswith("gave up after 3 restarts (backoffLimit 2)")
+    # A pod that fails after the restarts in place used the budget ends the job too.
+    failed = decide(one, pods(pod_body(0, attempt=2, phase="Failed", exit_code=1), pod_body(1, attempt=2)), NOW)
+    assert failed.status.phase == "Failed" and failed.status.failure is not None
+    assert failed.status.failure.reason == "BackoffLimitExceeded"

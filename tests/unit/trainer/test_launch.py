@@ -42,10 +42,10 @@ def _failure(exitcode: int, timestamp: int) -> ProcessFailure:
 def test_the_cause_is_the_killed_worker_not_the_peer_torchrun_stopped_in_the_same_second() -> None:
     # Rank 0 was SIGTERMed by torchrun after rank 1 was SIGKILLed; both are stamped 100.
     error = ChildFailedError("train", {0: _failure(-15, 100), 1: _failure(-9, 100)})
-    rank, failure = first_cause(error)
+    rank, failure = first_cause(error.failures)
     assert (rank, failure.exitcode) == (1, -9)
 
 
 def test_when_every_worker_was_stopped_the_first_stop_is_the_cause() -> None:
     error = ChildFailedError("train", {0: _failure(-15, 101), 1: _failure(-15, 100)})
-    assert first_cause(error)[0] == 1
+    assert first_cause(error.failures)[0] == 1

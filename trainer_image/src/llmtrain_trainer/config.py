@@ -18,6 +18,7 @@ from llmtrain.api.contract import (
     ENV_JOB_NAMESPACE,
     ENV_JOB_UID,
     ENV_METRICS_PORT,
+    ENV_RESTARTS_IN_PLACE,
 )
 from llmtrain.api.envsettings import EnvSettings, read_settings
 from llmtrain.api.errors import one_line
@@ -49,6 +50,8 @@ class RunEnv:
     metrics_address: str
     owner: Owner | None = None
     """The job that owns checkpoint_dir; None outside a cluster, where nothing is checked."""
+    restarts_in_place: int = 0
+    """The job's training-process restarts before this attempt's pods were made."""
 
     @staticmethod
     def from_environ(environ: Mapping[str, str], config: TrainerConfig) -> RunEnv:
@@ -65,6 +68,7 @@ class RunEnv:
             metrics_port=env.metrics_port,
             metrics_address=env.pod_ip or "0.0.0.0",
             owner=Owner(env.job_namespace, env.job_name, env.job_uid) if env.job_uid else None,
+            restarts_in_place=env.restarts_in_place,
         )
 
 
@@ -81,5 +85,6 @@ class TrainerEnvironment(EnvSettings):
     checkpoint_dir: str | None = Field(default=None, validation_alias=ENV_CHECKPOINT_DIR)
     metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, validation_alias=ENV_METRICS_PORT)
     """0 lets the system pick a free port."""
+    restarts_in_place: int = Field(default=0, ge=0, validation_alias=ENV_RESTARTS_IN_PLACE)
     pod_ip: str | None = Field(default=None, validation_alias="POD_IP")
     """The pod's IP (downward API), the address the metrics bind to; all addresses when unset."""

@@ -6,16 +6,25 @@ torchrun's own launcher (same arguments, same PET_* environment) and, when a wor
 fails, exits with that worker's code (128 + the signal for a killed one, as a shell does)
 and writes the worker's `TrainerReport` to the termination log and stderr, so that the
 operator's restart policy and `kubectl describe pod` see the training process.
+
+With `--max-restarts` (runPolicy.recovery InPlace), torchrun's agent restarts failed workers
+inside the pod; this agent records each restart's cause for rank 0 (`restarts`) and never
+restarts after a failure that no retry can fix, such as an invalid config.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+import torch.distributed.launcher.api as torch_launcher
 from torch.distributed import run as torchrun
+from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
+from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
@@ -28,16 +37,17 @@ from llmtrain.api.contract import (
     TrainerReport,
     killed_summary,
 )
+from llmtrain_trainer.restarts import RestartRecord, record_failure
+
+log = logging.getLogger("llmtrain_trainer.launch")
 
 
-def first_cause(error: ChildFailedError) -> tuple[int, ProcessFailure]:
+def first_cause(failures: Mapping[int, ProcessFailure]) -> tuple[int, ProcessFailure]:
     """The rank whose failure caused the others. Once a worker fails, torchrun stops the rest
     with SIGTERM, and a failure without an error file is stamped to the second: the SIGTERMed
     workers are effects, and may share the cause's timestamp. So the cause is the earliest
     failure that is not a SIGTERM, unless every failure is one (the pod was stopped)."""
-    causes = [(rank, f) for rank, f in error.failures.items() if f.exitcode != -signal.SIGTERM]
-    if not causes:
-        return error.get_first_failure()
+    causes = [(rank, f) for rank, f in failures.items() if f.exitcode != -signal.SIGTERM] or list(failures.items())
     return min(causes, key=lambda ranked: (ranked[1].timestamp, ranked[0]))
 
 
@@ -63,12 +73,35 @@ def write_report(report: TrainerReport) -> None:
         path.write_text(report.render(), encoding="utf-8")
 
 
+class RecordingAgent(LocalElasticAgent):
+    """torchrun's agent, which before restarting failed workers records why (or gives up at
+    once when the failure is permanent)."""
+
+    def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
+        result: RunResult = super()._monitor_workers(worker_group)
+        if result.state != WorkerState.FAILED or not result.failures or self._remaining_restarts <= 0:
+            return result
+        rank, failure = first_cause(result.failures)
+        report, _ = report_failure(rank, failure)
+        if report.permanent:
+            log.info("not restarting the workers: %s", report.line)
+            self._remaining_restarts = 0
+        elif self._store is not None:
+            killed = failure.exitcode < 0
+            node = worker_group.group_rank
+            record = RestartRecord(rank, node, report.reason, report.summary, killed, float(failure.timestamp))
+            record_failure(self._store.underlying_store, record)
+        return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = torchrun.parse_args(argv)  # type: ignore[no-untyped-call]
+    # torchrun builds its agent inside launch_agent, with no hook to choose another class.
+    torch_launcher.LocalElasticAgent = RecordingAgent  # type: ignore[attr-defined]
     try:
         torchrun.run(args)  # type: ignore[no-untyped-call]
     except ChildFailedError as e:
-        report, code = report_failure(*first_cause(e))
+        report, code = report_failure(*first_cause(e.failures))
         write_report(report)
         return code
     except SignalException as e:

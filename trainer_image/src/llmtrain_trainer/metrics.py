@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from llmtrain.api.contract import METRIC_LAST_RESTART, METRIC_RESTARTS_IN_PLACE
+
 log = logging.getLogger("llmtrain_trainer")
 
 # Dense (not sparse) bf16 tensor-core FLOP/s. Ordered so that a more specific name is
@@ -121,11 +123,27 @@ class PrometheusExporter:
         )
         self.checkpoint_step = gauge("checkpoint_step", "Step of the latest complete checkpoint.")
         self.memory = gauge("gpu_memory_peak_bytes", "Peak GPU memory allocated by this process.")
+        self.restarts_in_place = Gauge(
+            METRIC_RESTARTS_IN_PLACE, "Training-process restarts of the job inside its pods.", registry=self.registry
+        )
+        self.last_restart = Gauge(
+            METRIC_LAST_RESTART,
+            "1, labelled with the node rank, reason and summary of the failure behind the last restart in place.",
+            ["node_rank", "reason", "summary"],
+            registry=self.registry,
+        )
 
     def serve(self, port: int, address: str) -> int:
         """Serve /metrics; the bound port (port 0 takes a free one)."""
         server, _ = start_http_server(port, addr=address, registry=self.registry)
         return int(server.server_port)
+
+    def restarted(self, restarts_in_place: int, node_rank: int | None, reason: str, summary: str) -> None:
+        """Restarts so far and, when this round follows a failure, its cause."""
+        self.restarts_in_place.set(restarts_in_place)
+        if node_rank is not None:
+            self.last_restart.clear()
+            self.last_restart.labels(str(node_rank), reason, summary).set(1)
 
     def update(self, m: StepMetrics) -> None:
         self.step.set(m.step)

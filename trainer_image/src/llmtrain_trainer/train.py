@@ -58,6 +58,7 @@ from llmtrain_trainer.metrics import (
 from llmtrain_trainer.models import BuiltModel, build_model, logits
 from llmtrain_trainer.optim import WarmupDecay, build_optimizer, set_learning_rate
 from llmtrain_trainer.parallelize import parallelize
+from llmtrain_trainer.restarts import rendezvous_store, take_restart
 
 log = logging.getLogger("llmtrain_trainer")
 
@@ -212,6 +213,7 @@ class Trainer:
             self.checkpointer.claim(self.env.owner)
         self.resume()
         if self.exporter is not None:
+            self._count_restarts()
             self._serve_metrics()
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         try:
@@ -402,6 +404,20 @@ class Trainer:
                 load_tokenizer(self.config.data.tokenizer).save_pretrained(directory)
             log.info("exported the model to %s", directory)
         barrier()
+
+    def _count_restarts(self) -> None:
+        """Rank 0: the restarts in place so far, and why this round began, for the operator."""
+        assert self.exporter is not None
+        store = rendezvous_store()
+        if store is None:
+            return
+        count, cause = take_restart(store)
+        total = self.env.restarts_in_place + count
+        if cause is None:
+            self.exporter.restarted(total, None, "", "")
+            return
+        self.exporter.restarted(total, cause.node_rank, cause.reason, cause.summary)
+        log.info("restarted in place (restart %d of the job): %s: %s", total, cause.reason, cause.summary)
 
     def _serve_metrics(self) -> None:
         assert self.exporter is not None

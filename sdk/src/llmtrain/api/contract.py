@@ -18,6 +18,15 @@ ENV_CHECKPOINT_DIR = "LLMTRAIN_CHECKPOINT_DIR"
 """The job's own checkpoint directory, `job_checkpoint_dir` of spec.checkpoint.path."""
 ENV_METRICS_PORT = "LLMTRAIN_METRICS_PORT"
 DEFAULT_METRICS_PORT = 9400
+ENV_RESTARTS_IN_PLACE = "LLMTRAIN_RESTARTS_IN_PLACE"
+"""status.restartsInPlace when the pod was made: rank 0 reports this plus the attempt's own."""
+
+# --- training-process restarts inside running pods ------------------------------------
+
+METRIC_RESTARTS_IN_PLACE = "llmtrain_restarts_in_place"
+"""Rank 0's gauge: training-process restarts of the job so far (status.restartsInPlace)."""
+METRIC_LAST_RESTART = "llmtrain_last_restart_info"
+"""Rank 0's gauge, 1 with labels `node_rank`, `reason` and `summary`: the cause of the last restart."""
 
 # --- checkpoints ----------------------------------------------------------------
 

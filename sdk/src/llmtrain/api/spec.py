@@ -145,10 +145,15 @@ class RunPolicy(ApiModel):
     """What happens when pods fail, and when the job ends."""
 
     restart_policy: Literal["OnFailure", "Never", "ExitCode"] = "OnFailure"
-    """OnFailure: restart the whole gang after any failure; ExitCode: exit codes 1-127 are permanent, 128-255 and
-    evictions are retried; Never: the first failure fails the job."""
+    """OnFailure: retry after any failure (see recovery); ExitCode: exit codes 1-127 are permanent, 128-255 and
+    evictions are retried by restarting the whole gang; Never: the first failure fails the job."""
+    recovery: Literal["InPlace", "Gang"] | None = None
+    """How an OnFailure job recovers when a training process dies or raises. InPlace (the default with the built-in
+    trainer): torchrun restarts the training processes inside the running pods, and every rank resumes from the latest
+    checkpoint; a pod that is lost or exits still restarts the whole gang. Gang (the default, and the only choice, for
+    a custom command): every failure deletes all pods and starts a new attempt."""
     backoff_limit: int = Field(default=3, ge=0, le=INT32_MAX)
-    """Gang restarts allowed before the job fails with BackoffLimitExceeded."""
+    """Restarts allowed, in place and of the whole gang together, before the job fails with BackoffLimitExceeded."""
     active_deadline_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Fail the job with DeadlineExceeded after it has run this long."""
     ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=INT32_MAX)
@@ -395,6 +400,30 @@ VOLUMES_NOT_RESERVED = SpecRule(
     reads=("volumes",),
 )
 
+def _in_place_recovery_possible(spec: LLMTrainingJobSpec) -> str | None:
+    policy = spec.run_policy
+    if policy.recovery == "InPlace" and (spec.trainer is None or policy.restart_policy != "OnFailure"):
+        return IN_PLACE_RECOVERY_POSSIBLE.cel.message
+    return None
+
+
+IN_PLACE_RECOVERY_POSSIBLE = SpecRule(
+    cel=CelRule(
+        rule=(
+            "!has(self.runPolicy) || !has(self.runPolicy.recovery) || self.runPolicy.recovery != 'InPlace' || "
+            "(has(self.trainer) && (!has(self.runPolicy.restartPolicy) || self.runPolicy.restartPolicy == 'OnFailure'))"
+        ),
+        message=(
+            "recovery InPlace needs the built-in trainer (spec.trainer) and restartPolicy OnFailure; "
+            "use Gang, or leave recovery unset"
+        ),
+        field_path=".runPolicy.recovery",
+    ),
+    path="runPolicy.recovery",
+    check=_in_place_recovery_possible,
+    reads=("trainer", "command", "runPolicy.recovery", "runPolicy.restartPolicy"),
+)
+
 SPEC_RULES: tuple[SpecRule, ...] = (
     TRAINER_OR_COMMAND,
     TENSOR_PARALLEL_DIVIDES,
@@ -403,6 +432,7 @@ SPEC_RULES: tuple[SpecRule, ...] = (
     MOUNTS_NAME_VOLUMES,
     ENV_NOT_RESERVED,
     VOLUMES_NOT_RESERVED,
+    IN_PLACE_RECOVERY_POSSIBLE,
 )
 
 
@@ -451,6 +481,14 @@ class LLMTrainingJobSpec(ApiModel):
         if self.procs_per_node is not None:
             return self.procs_per_node
         return self.resources.gpus or 1
+
+    @property
+    def recovers_in_place(self) -> bool:
+        """Failed training processes restart inside the running pods (runPolicy.recovery)."""
+        policy = self.run_policy
+        if policy.restart_policy != "OnFailure" or self.trainer is None:
+            return False
+        return policy.recovery != "Gang"
 
     @property
     def world_size(self) -> int:

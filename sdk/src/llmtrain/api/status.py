@@ -143,7 +143,9 @@ class LLMTrainingJobStatus(ApiModel):
     nodes: NodeCounts | None = None
     """Pod counts of the current attempt."""
     restarts: int = 0
-    """Gang restarts so far."""
+    """Gang restarts so far: every pod deleted and a new attempt started."""
+    restarts_in_place: int = 0
+    """Training-process restarts inside the running pods so far (runPolicy.recovery InPlace)."""
     attempt: int = 0
     """Number of the current attempt (label llmtrain.dev/attempt)."""
     start_time: datetime | None = None
