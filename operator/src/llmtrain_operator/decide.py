@@ -28,6 +28,9 @@ from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
 from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
 
+PREEMPTED = "Preempted"
+"""The reason of a gang restart because the cluster took a pod away."""
+
 FAILED_GANG_GRACE_SECONDS = 5
 """Grace period for the pods of a failed attempt: without all ranks no checkpoint can be saved,
 so waiting out spec.runPolicy.terminationGracePeriodSeconds would only delay the restart."""
@@ -166,6 +169,36 @@ class _Decision:
         )
         return self.fail(exhausted, "BackoffLimitExceeded")
 
+    def preempted(self, pod: PodView, current: list[PodView]) -> Plan:
+        """The cluster took a pod away: restart the gang without using the restart budget.
+
+        The pods are stopped with their grace period: on SIGTERM every rank of the built-in
+        trainer takes part in a last checkpoint, which the next attempt resumes from.
+        """
+        failure = Failure(
+            reason=pod.disruption or PREEMPTED,
+            message="the cluster took the pod away (an eviction, a drained or lost node, a preemption)",
+            rank=pod.rank,
+            pod=pod.name,
+        )
+        if self.spec.run_policy.restart_policy == "Never":
+            return self.fail(failure, "Failed")
+        self.status.preemptions += 1
+        self.status.failure = failure
+        self._resuming()
+        self.condition("Restarting", "True", PREEMPTED, failure.one_line())
+        self.condition("Running", "False", "Restarting")
+        self.enter(
+            "Restarting",
+            PREEMPTED,
+            f"{failure.one_line()}; restarting all {self.spec.nodes} nodes from the checkpoint they save on SIGTERM "
+            "(not counted against backoffLimit)",
+            warning=True,
+        )
+        self.delete(current)
+        self.status.nodes = _counts(self.spec.nodes, current)
+        return self.finish()
+
     def restarted_in_place(self, metrics: TrainerMetrics | None) -> Plan | None:
         """Count the restarts in place rank 0 reports; a plan when they exceed backoffLimit."""
         if metrics is None:
@@ -226,7 +259,7 @@ class _Decision:
             if self.pods:
                 # The next attempt starts only once every pod of the last one is gone.
                 self.delete(current)
-                self.plan.stop_at_once = True
+                self.plan.stop_at_once = self.reason("Restarting") != PREEMPTED
                 return self.finish()
             self.status.attempt = attempt = attempt + 1
             current = []
@@ -247,6 +280,9 @@ class _Decision:
         missing = [rank for rank in range(nodes) if rank not in present]
         gang_started = any(p.started for p in current)
 
+        disrupted = [p for p in current if p.evicted and not p.succeeded]
+        if disrupted and not elastic:
+            return self.preempted(disrupted[0], current)
         # The first to fail is the cause. Finish times have whole seconds: within one, a killed
         # rank comes first, since its peers' collectives fail because it is gone.
         failed = sorted((p for p in current if p.failed), key=lambda p: (p.finished_at or "~", not p.killed, p.rank))

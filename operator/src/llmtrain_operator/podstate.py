@@ -16,6 +16,8 @@ NODE_REASONS = frozenset(
     {"OOMKilled", "Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown", "DeadlineExceeded"}
 )
 """Pod and container reasons set by the node, which say more than the training process could."""
+DISRUPTION_REASONS = frozenset({"Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown"})
+"""Pod reasons of a node that evicted the pod or went away with it: no fault of the job's."""
 MESSAGE_LIMIT = 2048
 """Bytes of a termination message kept in status.failure: the first line and the end of the detail."""
 CAUSE_LIMIT = 300
@@ -40,6 +42,12 @@ def _torchrun_worker_exit(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _disruption(condition: Mapping[str, Any], pod_reason: str | None) -> str | None:
+    if condition.get("status") == "True":
+        return str(condition.get("reason") or "DisruptionTarget")
+    return pod_reason if pod_reason in DISRUPTION_REASONS else None
+
+
 @dataclass(frozen=True)
 class PodView:
     """A snapshot of one training pod."""
@@ -59,6 +67,9 @@ class PodView:
     report: TrainerReport | None = None
     waiting_reason: str | None = None
     finished_at: str | None = None
+    disruption: str | None = None
+    """Why the cluster took the pod away: its DisruptionTarget condition's reason (eviction,
+    preemption, a node taint, the kubelet), or the node's own reason for an eviction."""
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> PodView:
@@ -115,6 +126,7 @@ class PodView:
             report=report,
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),
+            disruption=_disruption(conditions.get("DisruptionTarget", {}), pod_reason),
         )
 
     @property
@@ -145,7 +157,7 @@ class PodView:
     @property
     def evicted(self) -> bool:
         """Killed by the node or the cluster, not by the training code."""
-        return self.reason in ("Evicted", "Preempting", "NodeLost", "Terminated", "Shutdown")
+        return self.disruption is not None
 
     def failure(self) -> Failure:
         """Why this pod failed, for status.failure: the node's reason, else the trainer's, else Error."""

@@ -476,3 +476,36 @@ def test_restarts_in_place_and_of_the_gang_share_the_backoff_limit() -> None:
     failed = decide(one, pods(pod_body(0, attempt=2, phase="Failed", exit_code=1), pod_body(1, attempt=2)), NOW)
     assert failed.status.phase == "Failed" and failed.status.failure is not None
     assert failed.status.failure.reason == "BackoffLimitExceeded"
+
+
+def _evicted(rank: int, **changes: Any) -> dict[str, Any]:
+    body = pod_body(rank, **changes)
+    body["metadata"]["deletionTimestamp"] = "2026-11-22T12:00:00Z"
+    body["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"},
+        *body["status"].get("conditions", []),
+    ]
+    return body
+
+
+def test_a_pod_the_cluster_takes_away_restarts_the_gang_without_using_the_restart_budget() -> None:
+    job = _running(_job({"backoffLimit": 0}))
+    plan = decide(job, pods(pod_body(0), _evicted(1)), NOW)
+    status = plan.status
+    assert (status.phase, status.restarts, status.preemptions) == ("Restarting", 0, 1)
+    assert status.failure is not None and (status.failure.reason, status.failure.rank) == ("EvictionByEvictionAPI", 1)
+    assert plan.delete_pods == ["gpt-node-0"] and not plan.stop_at_once, "the survivors save with their grace period"
+    assert [e.reason for e in plan.events] == ["Preempted"]
+    # Rank 0 exits 143 after the gang's last checkpoint: an effect, no second restart.
+    stopping = _after(job, plan)
+    later = decide(stopping, pods(pod_body(0, phase="Failed", exit_code=143), _evicted(1)), NOW + timedelta(seconds=5))
+    assert (later.status.phase, later.status.restarts, later.status.preemptions) == ("Restarting", 0, 1)
+    assert not later.stop_at_once
+    resumed = _after(stopping, decide(stopping, [], NOW + timedelta(seconds=30)))
+    assert resumed.status is not None and (resumed.status.attempt, resumed.status.phase) == (2, "Pending")
+
+
+def test_a_never_job_fails_when_the_cluster_takes_a_pod_away() -> None:
+    job = _running(_job({"restartPolicy": "Never"}))
+    plan = decide(job, pods(pod_body(0), _evicted(1)), NOW)
+    assert plan.status.phase == "Failed" and plan.status.preemptions == 0

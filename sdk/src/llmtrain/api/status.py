@@ -146,6 +146,9 @@ class LLMTrainingJobStatus(ApiModel):
     """Gang restarts so far: every pod deleted and a new attempt started."""
     restarts_in_place: int = 0
     """Training-process restarts inside the running pods so far (runPolicy.recovery InPlace)."""
+    preemptions: int = 0
+    """Gang restarts because the cluster took a pod away (an eviction, a node drain or loss, a preemption); they do
+    not count against backoffLimit."""
     attempt: int = 0
     """Number of the current attempt (label llmtrain.dev/attempt)."""
     start_time: datetime | None = None
