@@ -129,6 +129,7 @@ GOOD = [
         ),
     ),
     Case("hf-directory", _set("spec.trainer.model", {"path": "/models/llama", "pretrainedWeights": False})),
+    Case("hang-timeouts", _set("spec.runPolicy", {"hangTimeoutSeconds": 600, "startupTimeoutSeconds": 900})),
     Case("recovery-in-place", _set("spec.runPolicy", {"recovery": "InPlace", "restartPolicy": "OnFailure"})),
     Case(
         "command-recovers-as-a-gang",
@@ -147,6 +148,15 @@ BAD = [
         _all(_delete("spec.trainer"), _set("spec.command", ["train.py"]), _set("spec.runPolicy.recovery", "InPlace")),
         "spec.runPolicy.recovery",
         _IN_PLACE_NEEDS,
+    ),
+    Case(
+        "command-with-a-hang-timeout",
+        _all(
+            _delete("spec.trainer"), _set("spec.command", ["train.py"]), _set("spec.runPolicy.hangTimeoutSeconds", 60)
+        ),
+        "spec.runPolicy",
+        "hangTimeoutSeconds and startupTimeoutSeconds watch the built-in trainer's steps; "
+        "a custom command reports none: remove them",
     ),
     Case(
         "in-place-with-exit-code-policy",

@@ -13,6 +13,7 @@ from llmtrain.api import names
 from llmtrain.api.contract import (
     ENV_ATTEMPT,
     ENV_CHECKPOINT_DIR,
+    ENV_HANG_TIMEOUT,
     ENV_JOB_NAME,
     ENV_JOB_NAMESPACE,
     ENV_JOB_UID,
@@ -165,6 +166,8 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
         if spec.recovers_in_place:
             restarts = job.status.restarts_in_place if job.status is not None else 0
             env.append({"name": ENV_RESTARTS_IN_PLACE, "value": str(restarts)})
+    if spec.hang_timeout is not None:
+        env.append({"name": ENV_HANG_TIMEOUT, "value": str(spec.hang_timeout)})
     env += [
         {"name": ENV_JOB_NAME, "value": name},
         {"name": ENV_JOB_NAMESPACE, "value": namespace},

@@ -28,6 +28,8 @@ from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
 from llmtrain_operator.progress import TrainerMetrics, checkpoint_from, progress_from
 
+HUNG = "Hung"
+"""The reason of a restart because the running attempt stopped stepping."""
 PREEMPTED = "Preempted"
 """The reason of a gang restart because the cluster took a pod away."""
 
@@ -161,11 +163,9 @@ class _Decision:
 
     def _give_up(self, failure: Failure) -> Plan:
         limit = self.spec.run_policy.backoff_limit
+        gave_up = f"gave up after {self._restarts_so_far()} restarts (backoffLimit {limit})"
         exhausted = failure.model_copy(
-            update={
-                "reason": "BackoffLimitExceeded",
-                "message": f"{failure.one_line()}; gave up after {self._restarts_so_far()} restarts (backoffLimit {limit})",
-            }
+            update={"reason": "BackoffLimitExceeded", "message": f"{failure.one_line()}; {gave_up}"}
         )
         return self.fail(exhausted, "BackoffLimitExceeded")
 
@@ -198,6 +198,26 @@ class _Decision:
         self.delete(current)
         self.status.nodes = _counts(self.spec.nodes, current)
         return self.finish()
+
+    def hung(self, current: list[PodView]) -> Plan | None:
+        """A restart with reason Hung when the running attempt has not stepped for too long."""
+        hang, startup = self.spec.hang_timeout, self.spec.startup_timeout
+        running = next((c for c in self.conditions if c.type == "Running" and c.status == "True"), None)
+        if hang is None or startup is None or running is None:
+            return None
+        progress = self.status.progress
+        stepping = progress is not None and progress.resuming_from is None and progress.step_advanced_at is not None
+        if stepping:
+            assert progress is not None and progress.step_advanced_at is not None
+            since, bound = max(progress.step_advanced_at, running.last_transition_time), hang
+            field, what = "hangTimeoutSeconds", f"step {progress.step} was the last; none came in {hang}s"
+        else:
+            since, bound = running.last_transition_time, startup
+            field, what = "startupTimeoutSeconds", f"no step came in the {startup}s after every pod ran"
+        if self.now - since <= timedelta(seconds=bound):
+            return None
+        failure = Failure(reason=HUNG, message=f"{what} (runPolicy.{field})")
+        return self.restart_or_fail(failure, self.spec.run_policy.restart_policy != "Never", current)
 
     def restarted_in_place(self, metrics: TrainerMetrics | None) -> Plan | None:
         """Count the restarts in place rank 0 reports; a plan when they exceed backoffLimit."""
@@ -332,6 +352,11 @@ class _Decision:
             if self.condition("Running", "True", "AllNodesRunning", f"all {nodes} nodes run torchrun"):
                 self.condition("Restarting", "False", "AttemptRunning", f"attempt {self.status.attempt} runs")
             self.enter("Running", "Running", f"all {nodes} nodes of attempt {self.status.attempt} are running")
+            self._progress(metrics)
+            hung = self.hung(current)
+            if hung is not None:
+                return hung
+            return self.finish()
         else:
             self.status.phase = "Starting"
             self.condition("Running", "False", "Starting", "pods are scheduled; containers are starting")
@@ -344,7 +369,11 @@ class _Decision:
             return
         checkpoint = self.status.checkpoint.step if self.status.checkpoint is not None else 0
         self.status.progress = Progress(
-            step=checkpoint, total_steps=self.spec.trainer.schedule.steps, resuming_from=checkpoint, updated_at=self.now
+            step=checkpoint,
+            total_steps=self.spec.trainer.schedule.steps,
+            resuming_from=checkpoint,
+            updated_at=self.now,
+            step_advanced_at=self.now,
         )
 
     def _trained_to_the_end(self) -> None:
@@ -367,7 +396,7 @@ class _Decision:
     def _progress(self, metrics: TrainerMetrics | None) -> None:
         if metrics is None:
             return
-        progress = progress_from(metrics, self.now)
+        progress = progress_from(metrics, self.now, self.status.progress)
         if progress is not None:
             self.status.progress = progress
         self.status.checkpoint = checkpoint_from(metrics, self._checkpoint_dir(), self.status.checkpoint, self.now)

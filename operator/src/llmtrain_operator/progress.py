@@ -27,8 +27,9 @@ class TrainerMetrics:
     last_restart: RestartCause | None = None
 
 
-def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
-    """status.progress; None until the trainer has finished a step."""
+def progress_from(metrics: TrainerMetrics, now: datetime, previous: Progress | None = None) -> Progress | None:
+    """status.progress; None until the trainer has finished a step. `step_advanced_at` moves
+    only when the step does."""
     values = metrics.values
     step = int(values.get("llmtrain_step", 0))
     if step <= 0:
@@ -48,6 +49,11 @@ def progress_from(metrics: TrainerMetrics, now: datetime) -> Progress | None:
         mfu=values.get("llmtrain_mfu"),
         eta=eta,
         updated_at=now,
+        step_advanced_at=(
+            previous.step_advanced_at
+            if previous is not None and previous.step == step and previous.step_advanced_at is not None
+            else now
+        ),
     )
 
 

@@ -265,14 +265,16 @@ def test_within_one_second_the_killed_rank_is_the_cause_not_its_peers_errors() -
 
 def test_progress_after_a_restart_says_where_it_resumes() -> None:
     job = _running(_job())
-    metrics = TrainerMetrics({
-        "llmtrain_step": 180.0,
-        "llmtrain_total_steps": 300.0,
-        "llmtrain_loss": 1.5,
-        "llmtrain_tokens_per_second": 900.0,
-        "llmtrain_tokens_total": 1000.0,
-        "llmtrain_checkpoint_step": 150.0,
-    })
+    metrics = TrainerMetrics(
+        {
+            "llmtrain_step": 180.0,
+            "llmtrain_total_steps": 300.0,
+            "llmtrain_loss": 1.5,
+            "llmtrain_tokens_per_second": 900.0,
+            "llmtrain_tokens_total": 1000.0,
+            "llmtrain_checkpoint_step": 150.0,
+        }
+    )
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     failed = decide(running, pods(pod_body(0, phase="Failed", exit_code=1), pod_body(1)), NOW + timedelta(seconds=5))
     progress = failed.status.progress
@@ -381,15 +383,17 @@ def test_an_elastic_job_scales_with_nodes() -> None:
 
 def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     job = _running(_job())
-    metrics = TrainerMetrics({
-        "llmtrain_step": 100.0,
-        "llmtrain_total_steps": 1100.0,
-        "llmtrain_loss": 2.5,
-        "llmtrain_tokens_per_second": 1000.0,
-        "llmtrain_tokens_total": 100_000.0,
-        "llmtrain_mfu": 0.4,
-        "llmtrain_checkpoint_step": 50.0,
-    })
+    metrics = TrainerMetrics(
+        {
+            "llmtrain_step": 100.0,
+            "llmtrain_total_steps": 1100.0,
+            "llmtrain_loss": 2.5,
+            "llmtrain_tokens_per_second": 1000.0,
+            "llmtrain_tokens_total": 100_000.0,
+            "llmtrain_mfu": 0.4,
+            "llmtrain_checkpoint_step": 50.0,
+        }
+    )
     plan = decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics)
     progress, checkpoint = plan.status.progress, plan.status.checkpoint
     assert progress is not None and checkpoint is not None
@@ -397,7 +401,10 @@ def test_progress_and_checkpoint_come_from_rank0_metrics() -> None:
     assert progress.eta == "16m", "1000 steps x 1000 tokens at 1000 tokens/s: 1000 s, written as kubectl writes an age"
     assert (checkpoint.step, checkpoint.path, checkpoint.saved_at) == (50, "/ckpt/ml/gpt/step-00000050", NOW)
     later = decide(
-        _after(job, plan), pods(pod_body(0), pod_body(1)), NOW + timedelta(minutes=1), TrainerMetrics({**metrics.values, "llmtrain_step": 0.0})
+        _after(job, plan),
+        pods(pod_body(0), pod_body(1)),
+        NOW + timedelta(minutes=1),
+        TrainerMetrics({**metrics.values, "llmtrain_step": 0.0}),
     )
     assert later.status.progress == progress, "a fresh attempt that has not stepped yet keeps the last progress"
     assert later.status.checkpoint is not None and later.status.checkpoint.saved_at == NOW
@@ -412,12 +419,14 @@ def test_deciding_again_changes_nothing() -> None:
 
 def test_success_reports_the_last_step_and_checkpoint_of_the_built_in_trainer() -> None:
     job = _running(_job(trainer={**SPEC["trainer"], "schedule": {"steps": 300}}))
-    metrics = TrainerMetrics({
-        "llmtrain_step": 280.0,
-        "llmtrain_total_steps": 300.0,
-        "llmtrain_loss": 0.8,
-        "llmtrain_checkpoint_step": 250.0,
-    })
+    metrics = TrainerMetrics(
+        {
+            "llmtrain_step": 280.0,
+            "llmtrain_total_steps": 300.0,
+            "llmtrain_loss": 0.8,
+            "llmtrain_checkpoint_step": 250.0,
+        }
+    )
     running = _after(job, decide(job, pods(pod_body(0), pod_body(1)), NOW, metrics))
     done = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Succeeded", exit_code=0))
     plan = decide(running, done, NOW + timedelta(seconds=5))
@@ -509,3 +518,39 @@ def test_a_never_job_fails_when_the_cluster_takes_a_pod_away() -> None:
     job = _running(_job({"restartPolicy": "Never"}))
     plan = decide(job, pods(pod_body(0), _evicted(1)), NOW)
     assert plan.status.phase == "Failed" and plan.status.preemptions == 0
+
+
+def test_a_job_whose_step_stops_advancing_restarts_as_hung() -> None:
+    job = _running(_job({"hangTimeoutSeconds": 600, "backoffLimit": 2}))
+    both = pods(pod_body(0), pod_body(1))
+    stepping = _after(job, decide(job, both, NOW, TrainerMetrics({"llmtrain_step": 70.0})))
+    same_step = TrainerMetrics({"llmtrain_step": 70.0})
+    quiet = decide(stepping, both, NOW + timedelta(seconds=600), same_step)
+    assert quiet.status.phase == "Running" and quiet.events == []
+    hung = decide(_after(stepping, quiet), both, NOW + timedelta(seconds=601), same_step)
+    assert (hung.status.phase, hung.status.restarts) == ("Restarting", 1)
+    assert hung.status.failure is not None and hung.status.failure.reason == "Hung"
+    assert hung.status.failure.message == "step 70 was the last; none came in 600s (runPolicy.hangTimeoutSeconds)"
+    assert sorted(hung.delete_pods) == ["gpt-node-0", "gpt-node-1"] and hung.stop_at_once
+    # A step that advances in time keeps the job running.
+    moving = decide(
+        _after(stepping, quiet), both, NOW + timedelta(seconds=601), TrainerMetrics({"llmtrain_step": 71.0})
+    )
+    assert moving.status.phase == "Running"
+
+
+def test_an_attempt_that_never_reaches_its_first_step_restarts_as_hung() -> None:
+    job = _running(_job({"startupTimeoutSeconds": 900}))
+    both = pods(pod_body(0), pod_body(1))
+    assert decide(job, both, NOW + timedelta(seconds=900)).status.phase == "Running"
+    hung = decide(job, both, NOW + timedelta(seconds=901))
+    assert hung.status.phase == "Restarting" and hung.status.failure is not None
+    assert (
+        hung.status.failure.message == "no step came in the 900s after every pod ran (runPolicy.startupTimeoutSeconds)"
+    )
+
+
+def test_a_custom_command_is_never_called_hung() -> None:
+    job = _running(_job(trainer=None, command=["train.py"]))
+    later = decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(days=3))
+    assert later.status.phase == "Running"

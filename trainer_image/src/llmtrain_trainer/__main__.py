@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         config = load_config(args.config)
-        return Trainer(config, RunEnv.from_environ(os.environ, config), init_runtime()).run()
+        env = RunEnv.from_environ(os.environ, config)
+        return Trainer(config, env, init_runtime(env.collective_timeout_seconds)).run()
     except TrainerError as e:
         return fail(TrainerReport(e.reason, str(e)))
     # CheckpointException derives from BaseException: a corrupt checkpoint must not escape as a bare crash.

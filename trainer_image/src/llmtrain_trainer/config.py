@@ -11,9 +11,11 @@ from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from llmtrain.api.contract import (
+    DEFAULT_HANG_TIMEOUT_SECONDS,
     DEFAULT_METRICS_PORT,
     ENV_ATTEMPT,
     ENV_CHECKPOINT_DIR,
+    ENV_HANG_TIMEOUT,
     ENV_JOB_NAME,
     ENV_JOB_NAMESPACE,
     ENV_JOB_UID,
@@ -52,6 +54,8 @@ class RunEnv:
     """The job that owns checkpoint_dir; None outside a cluster, where nothing is checked."""
     restarts_in_place: int = 0
     """The job's training-process restarts before this attempt's pods were made."""
+    collective_timeout_seconds: int = DEFAULT_HANG_TIMEOUT_SECONDS
+    """How long a collective may wait before it raises (runPolicy.hangTimeoutSeconds)."""
 
     @staticmethod
     def from_environ(environ: Mapping[str, str], config: TrainerConfig) -> RunEnv:
@@ -69,6 +73,7 @@ class RunEnv:
             metrics_address=env.pod_ip or "0.0.0.0",
             owner=Owner(env.job_namespace, env.job_name, env.job_uid) if env.job_uid else None,
             restarts_in_place=env.restarts_in_place,
+            collective_timeout_seconds=env.hang_timeout_seconds,
         )
 
 
@@ -86,5 +91,6 @@ class TrainerEnvironment(EnvSettings):
     metrics_port: int = Field(default=DEFAULT_METRICS_PORT, ge=0, le=65535, validation_alias=ENV_METRICS_PORT)
     """0 lets the system pick a free port."""
     restarts_in_place: int = Field(default=0, ge=0, validation_alias=ENV_RESTARTS_IN_PLACE)
+    hang_timeout_seconds: int = Field(default=DEFAULT_HANG_TIMEOUT_SECONDS, ge=1, validation_alias=ENV_HANG_TIMEOUT)
     pod_ip: str | None = Field(default=None, validation_alias="POD_IP")
     """The pod's IP (downward API), the address the metrics bind to; all addresses when unset."""

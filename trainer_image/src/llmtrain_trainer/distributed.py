@@ -73,8 +73,9 @@ class Runtime:
         return self.rank == 0
 
 
-def init_runtime() -> Runtime:
-    """Pick the device and join the process group (a group of one outside torchrun)."""
+def init_runtime(collective_timeout_seconds: int) -> Runtime:
+    """Pick the device and join the process group (a group of one outside torchrun), whose
+    collectives raise after `collective_timeout_seconds` instead of hanging."""
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -94,7 +95,7 @@ def init_runtime() -> Runtime:
             backend=backend,
             rank=rank,
             world_size=world_size,
-            timeout=timedelta(minutes=30),
+            timeout=timedelta(seconds=collective_timeout_seconds),
             device_id=device if device.type == "cuda" else None,
         )
     return Runtime(rank, local_rank, world_size, local_world_size, device)

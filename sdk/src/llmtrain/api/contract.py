@@ -18,6 +18,9 @@ ENV_CHECKPOINT_DIR = "LLMTRAIN_CHECKPOINT_DIR"
 """The job's own checkpoint directory, `job_checkpoint_dir` of spec.checkpoint.path."""
 ENV_METRICS_PORT = "LLMTRAIN_METRICS_PORT"
 DEFAULT_METRICS_PORT = 9400
+ENV_HANG_TIMEOUT = "LLMTRAIN_HANG_TIMEOUT_SECONDS"
+"""runPolicy.hangTimeoutSeconds with its default: the timeout of the trainer's collectives."""
+DEFAULT_HANG_TIMEOUT_SECONDS = 1800
 ENV_RESTARTS_IN_PLACE = "LLMTRAIN_RESTARTS_IN_PLACE"
 """status.restartsInPlace when the pod was made: rank 0 reports this plus the attempt's own."""
 

@@ -23,12 +23,14 @@ from kubernetes.client import (
 from pydantic import Field
 
 from llmtrain.api.base import ApiModel, CelRule, Rule
+from llmtrain.api.contract import DEFAULT_HANG_TIMEOUT_SECONDS
 from llmtrain.api.names import DNS_LABEL_MAX, RESERVED_VOLUME_PREFIX
 from llmtrain.api.quantity import CountQuantity, CpuQuantity, SizeQuantity, is_whole_number
 from llmtrain.api.trainer import INT32_MAX, TrainerConfig
 
 DEFAULT_MASTER_PORT = 29500
 DEFAULT_TERMINATION_GRACE_SECONDS = 120
+DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
 """Long enough for a checkpoint of a mid-sized model to a network volume; Kubernetes' 30 s is not."""
 MAX_LIST_ITEMS = 128
 """Bound on user lists: the API server needs one to cost the CEL rules that walk them."""
@@ -162,6 +164,12 @@ class RunPolicy(ApiModel):
     """Pods deleted when the job ends: Running (those still running), All, or None."""
     suspend: bool = False
     """true stops the pods and keeps the job; false again starts a new attempt that resumes from the checkpoint."""
+    hang_timeout_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    """Built-in trainer only (default 1800): restart the gang with reason Hung when the step has not advanced for this
+    long, and the timeout of the trainer's collectives, so that one that hangs raises and restarts in place."""
+    startup_timeout_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    """Built-in trainer only (default 3600): restart the gang with reason Hung when an attempt has not finished its
+    first step this long after all its pods run (imports, loading the checkpoint, preparing the data)."""
     termination_grace_period_seconds: int = Field(default=DEFAULT_TERMINATION_GRACE_SECONDS, ge=0, le=86400)
     """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in
     trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed
@@ -400,6 +408,7 @@ VOLUMES_NOT_RESERVED = SpecRule(
     reads=("volumes",),
 )
 
+
 def _in_place_recovery_possible(spec: LLMTrainingJobSpec) -> str | None:
     policy = spec.run_policy
     if policy.recovery == "InPlace" and (spec.trainer is None or policy.restart_policy != "OnFailure"):
@@ -424,6 +433,31 @@ IN_PLACE_RECOVERY_POSSIBLE = SpecRule(
     reads=("trainer", "command", "runPolicy.recovery", "runPolicy.restartPolicy"),
 )
 
+
+def _timeouts_need_the_trainer(spec: LLMTrainingJobSpec) -> str | None:
+    policy = spec.run_policy
+    if spec.command is not None and (policy.hang_timeout_seconds or policy.startup_timeout_seconds):
+        return TIMEOUTS_NEED_THE_TRAINER.cel.message
+    return None
+
+
+TIMEOUTS_NEED_THE_TRAINER = SpecRule(
+    cel=CelRule(
+        rule=(
+            "!has(self.command) || !has(self.runPolicy) || "
+            "(!has(self.runPolicy.hangTimeoutSeconds) && !has(self.runPolicy.startupTimeoutSeconds))"
+        ),
+        message=(
+            "hangTimeoutSeconds and startupTimeoutSeconds watch the built-in trainer's steps; "
+            "a custom command reports none: remove them"
+        ),
+        field_path=".runPolicy",
+    ),
+    path="runPolicy",
+    check=_timeouts_need_the_trainer,
+    reads=("command", "runPolicy.hangTimeoutSeconds", "runPolicy.startupTimeoutSeconds"),
+)
+
 SPEC_RULES: tuple[SpecRule, ...] = (
     TRAINER_OR_COMMAND,
     TENSOR_PARALLEL_DIVIDES,
@@ -433,6 +467,7 @@ SPEC_RULES: tuple[SpecRule, ...] = (
     ENV_NOT_RESERVED,
     VOLUMES_NOT_RESERVED,
     IN_PLACE_RECOVERY_POSSIBLE,
+    TIMEOUTS_NEED_THE_TRAINER,
 )
 
 
@@ -481,6 +516,20 @@ class LLMTrainingJobSpec(ApiModel):
         if self.procs_per_node is not None:
             return self.procs_per_node
         return self.resources.gpus or 1
+
+    @property
+    def hang_timeout(self) -> int | None:
+        """Seconds without a new step before the job counts as hung; None without the built-in trainer."""
+        if self.trainer is None:
+            return None
+        return self.run_policy.hang_timeout_seconds or DEFAULT_HANG_TIMEOUT_SECONDS
+
+    @property
+    def startup_timeout(self) -> int | None:
+        """Seconds from all pods running to the first step; None without the built-in trainer."""
+        if self.trainer is None:
+            return None
+        return self.run_policy.startup_timeout_seconds or DEFAULT_STARTUP_TIMEOUT_SECONDS
 
     @property
     def recovers_in_place(self) -> bool:

@@ -115,6 +115,8 @@ class Progress(ApiModel):
     """Estimated time left, e.g. 2h13m (as kubectl writes an age)."""
     updated_at: datetime | None = None
     """When these figures were read."""
+    step_advanced_at: datetime | None = None
+    """When the step last advanced (or the attempt started): what runPolicy.hangTimeoutSeconds is measured from."""
     resuming_from: int | None = Field(default=None, ge=0)
     """Set while a new attempt starts after a restart: the checkpoint step it resumes from (0: the start). The figures
     above are cleared until the new attempt reports."""
