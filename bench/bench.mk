@@ -16,3 +16,8 @@ include bench/kubeflow.mk
 
 bench-operator-scale: install testenv kubeflow-operator ## our operator vs Kubeflow's on the local control plane, N jobs of 8 pods (BENCH_ARGS="--jobs 200 --hog 2 --out r.json")
 	PYTHONPATH=tests $(PY) bench/operator_scale.py $(BENCH_ARGS)
+
+.PHONY: bench-recovery
+
+bench-recovery: install testenv ## recovery in place vs of the whole gang on the local cluster: a killed worker, a deleted pod, a hang (BENCH_ARGS="--out r.json")
+	PYTHONPATH=tests $(PY) bench/recovery.py $(BENCH_ARGS)
