@@ -16,7 +16,8 @@ from support.operator_release import OperatorRelease
 from testenv.containers.cluster import ContainerCluster
 from testenv.testing import eventually
 
-STEPS = 80
+# Long enough that a job is still training when a test acts on it: steps take about 50 ms here.
+STEPS = 300
 
 
 def _checkpointed(client: TrainingClient, name: str, step: int = 20) -> int:
