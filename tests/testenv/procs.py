@@ -72,6 +72,25 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int:
     return proc.returncode
 
 
+def kill_marked(variable: str, value: str) -> list[int]:
+    """SIGKILL every process whose environment sets `variable` to `value`, wherever it is in
+    the process tree (a child that started a session of its own, an orphan); their PIDs."""
+    marker = f"{variable}={value}".encode()
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    return killed
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)

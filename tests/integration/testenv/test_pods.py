@@ -83,6 +83,29 @@ def test_deleting_a_running_pod_stops_its_process(node_agent: NodeAgent, kubectl
     assert not Path("/testenv-sleeper").exists(), "the mount point made for the pod is removed"
 
 
+def test_a_container_that_ends_takes_its_stopped_session_leaders_with_it(
+    node_agent: NodeAgent, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    # torchrun starts each worker in a session of its own; a kubelet kills them with the
+    # container's cgroup however they are stuck, here stopped.
+    child = (
+        "import os, signal; open('/testenv-stopped/pid', 'w').write(str(os.getpid())); "
+        "os.kill(os.getpid(), signal.SIGSTOP)"
+    )
+    code = (
+        "import os, subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session=True)\n"
+        "while not os.path.exists('/testenv-stopped/pid'):\n"
+        "    time.sleep(0.1)\n"
+    )
+    volumes = [{"name": "data", "hostPath": {"path": str(tmp_path)}}]
+    mounts = [{"name": "data", "mountPath": "/testenv-stopped"}]
+    apply(kubectl, python_pod("leaver", code, volumes=volumes, container={"volumeMounts": mounts}))
+    assert wait_phase(kubectl, "leaver", "Succeeded", "Failed")["status"]["phase"] == "Succeeded"
+    pid = int((tmp_path / "pid").read_text())
+    eventually(lambda: not _alive(pid, zombie_is_dead=True), timeout=10, what=f"the stopped process {pid} to be killed")
+
+
 def test_config_map_volume_and_working_dir(node_agent: NodeAgent, kubectl: Kubectl) -> None:
     kubectl("create", "configmap", "files", '--from-literal=config.json={"lr": 3}')
     code = "import json, os; print(os.getcwd(), json.load(open('/etc/testenv-demo/config.json'))['lr'])"
@@ -268,9 +291,11 @@ def _terminated(kubectl: Kubectl, pod: str, container: str = "main") -> dict[str
     return terminated
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, zombie_is_dead: bool = False) -> bool:
+    """`zombie_is_dead`: an orphan's exit is reaped by whatever runs as PID 1, perhaps never."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
+    return not (zombie_is_dead and state == "Z")

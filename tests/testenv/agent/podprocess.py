@@ -32,6 +32,9 @@ POLL_SECONDS = 0.1
 SHUTDOWN_GRACE = 10.0
 MAX_BACKOFF_SECONDS = 30.0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONTAINER_MARKER = "TESTENV_CONTAINER"
+"""Set in every process of a container to `<pod uid>/<container name>`: how the agent finds
+them all when the container ends, as a kubelet kills the container's cgroup."""
 
 
 class Container:
@@ -245,6 +248,7 @@ class ProcessPod(threading.Thread):
         if not argv:
             container.status.finish(128, "StartError", "no command specified (images are not run)")
             return False
+        env[CONTAINER_MARKER] = self._container_id(container)
         container.proc = procs.spawn(
             [sys.executable, "-I", podexec.__file__, launch], log_path, env=env, die_with_parent=False
         )
@@ -259,6 +263,9 @@ class ProcessPod(threading.Thread):
         assert container.proc is not None
         code = container.proc.wait()
         procs.stop(container.proc, grace=0)  # whatever it left behind in its group
+        # ... and in sessions of its own (torchrun's workers), which a kubelet kills with the
+        # container's cgroup: a stopped or stuck one would otherwise outlive its pod.
+        procs.kill_marked(CONTAINER_MARKER, self._container_id(container))
         container.proc = None
         exit_code = code if code >= 0 else 128 - code
         message = termination.message(
@@ -344,6 +351,9 @@ class ProcessPod(threading.Thread):
             "TESTENV_HOSTS": str(self.rt.hosts.path),
             "TESTENV_SEARCH": f"{namespace}.svc.cluster.local svc.cluster.local cluster.local",
         }
+
+    def _container_id(self, container: Container) -> str:
+        return f"{self.pod['metadata']['uid']}/{container.name}"
 
     def _log_key(self, container: Container) -> tuple[str, str, str]:
         meta = self.pod["metadata"]
