@@ -155,9 +155,11 @@ def _env(job: LLMTrainingJob, rank: int, attempt: int, settings: OperatorSetting
             {"name": "PET_RDZV_ENDPOINT", "value": f"{master}:{port}"},
             {"name": "PET_RDZV_ID", "value": f"{job.metadata.uid}-{attempt}"},
             {"name": "PET_MAX_RESTARTS", "value": str(max_restarts)},
-            # Rank 0's agent hands its address to every worker as MASTER_ADDR: the pod IP,
-            # which every pod reaches, where its hostname may resolve only inside the pod.
-            {"name": "PET_LOCAL_ADDR", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            # The rendezvous ranks the agents by this address, and rank 0's agent hands it to
+            # every worker as MASTER_ADDR: the pod's DNS name, which every pod resolves (its
+            # hostname may resolve only inside the pod) and by which node 0 sorts first, so
+            # that global rank 0, whose metrics the operator reads, runs in pod 0.
+            {"name": "PET_LOCAL_ADDR", "value": names.pod_address(name, namespace, rank)},
             # With the agents' shared TCPStore, a node that joins a running gang waits for
             # rank 0 to publish MASTER_ADDR again, which it never does (seen with torch 2.13):
             # the join times out after 60 s. Without sharing, every round publishes it.

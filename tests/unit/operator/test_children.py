@@ -206,6 +206,8 @@ def test_a_trainer_job_recovers_in_place_through_the_c10d_rendezvous() -> None:
         "gpt-node-0.gpt.ml.svc:29500",
     )
     assert (env["PET_RDZV_ID"], env["PET_MAX_RESTARTS"], env["LLMTRAIN_RESTARTS_IN_PLACE"]) == ("uid-1-2", "3", "1")
+    # The rendezvous ranks agents by address: pod 0's name sorts first, so global rank 0 runs there.
+    assert env["PET_LOCAL_ADDR"] == "gpt-node-1.gpt.ml.svc"
     for run_policy in ({"recovery": "Gang"}, {"restartPolicy": "ExitCode"}):
         gang = _env(children.pod(stored_job({**spec, "runPolicy": run_policy}, status), 1, 2, SETTINGS))
         assert "PET_RDZV_BACKEND" not in gang and "LLMTRAIN_RESTARTS_IN_PLACE" not in gang, run_policy

@@ -88,7 +88,8 @@ class RecordingAgent(LocalElasticAgent):
             self._remaining_restarts = 0
         elif self._store is not None:
             killed = failure.exitcode < 0
-            node = worker_group.group_rank
+            # The operator's node rank: the rendezvous numbers the agents its own way.
+            node = int(os.environ.get("PET_NODE_RANK", worker_group.group_rank))
             record = RestartRecord(rank, node, report.reason, report.summary, killed, float(failure.timestamp))
             record_failure(self._store.underlying_store, record)
         return result

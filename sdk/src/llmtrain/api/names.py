@@ -51,9 +51,14 @@ def service_name(job: str) -> str:
     return job
 
 
+def pod_address(job: str, namespace: str, rank: int) -> str:
+    """The DNS name of a rank's pod through the job's headless Service."""
+    return f"{pod_name(job, rank)}.{service_name(job)}.{namespace}.svc"
+
+
 def master_address(job: str, namespace: str) -> str:
     """DNS name of node 0 through the job's headless Service."""
-    return f"{pod_name(job, 0)}.{service_name(job)}.{namespace}.svc"
+    return pod_address(job, namespace, 0)
 
 
 def job_labels(job: str) -> dict[str, str]:
