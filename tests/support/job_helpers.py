@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from llmtrain.api.names import pod_selector
+from testenv import procs
 from testenv.controlplane import ControlPlane
 from testenv.polling import eventually
 
@@ -142,17 +143,7 @@ def pods(control_plane: ControlPlane, namespace: str, job: str) -> list[dict[str
 
 def pod_processes(job: str, rank: int) -> list[int]:
     """PIDs of the processes the node agent runs for one rank of a job (torchrun and its workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"LLMTRAIN_JOB_NAME={job}".encode() in environ and f"PET_NODE_RANK={rank}".encode() in environ:
-            found.append(int(entry.name))
-    return sorted(found)
+    return procs.processes_with({"LLMTRAIN_JOB_NAME": job, "PET_NODE_RANK": str(rank)})
 
 
 def worker_pid(job: str, rank: int) -> int:

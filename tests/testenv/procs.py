@@ -72,11 +72,11 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> int:
     return proc.returncode
 
 
-def kill_marked(variable: str, value: str) -> list[int]:
-    """SIGKILL every process whose environment sets `variable` to `value`, wherever it is in
-    the process tree (a child that started a session of its own, an orphan); their PIDs."""
-    marker = f"{variable}={value}".encode()
-    killed = []
+def processes_with(variables: Mapping[str, str]) -> list[int]:
+    """PIDs of every process whose environment sets each of `variables`, wherever it is in
+    the process tree (a child that started a session of its own, an orphan), in order."""
+    markers = [f"{name}={value}".encode() for name, value in variables.items()]
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -84,10 +84,18 @@ def kill_marked(variable: str, value: str) -> list[int]:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker in environ:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
+        if all(marker in environ for marker in markers):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def kill_marked(variable: str, value: str) -> list[int]:
+    """SIGKILL every process whose environment sets `variable` to `value`; their PIDs."""
+    killed = []
+    for pid in processes_with({variable: value}):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
     return killed
 
 
