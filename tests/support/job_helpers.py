@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from llmtrain.api.contract import worker_process_name
 from llmtrain.api.names import pod_selector
 from testenv import procs
 from testenv.controlplane import ControlPlane
@@ -147,17 +148,10 @@ def pod_processes(job: str, rank: int) -> list[int]:
 
 
 def worker_pid(job: str, rank: int) -> int:
-    """The training process of global rank `rank` (torchrun sets RANK in its workers only)."""
-    found = [pid for pid in pod_processes(job, rank) if f"RANK={rank}".encode() in _environ(pid)]
+    """The training process of global rank `rank`, by the name it gives itself."""
+    found = [pid for pid in pod_processes(job, rank) if procs.process_name(pid) == worker_process_name(rank)]
     assert len(found) == 1, f"expected one worker of rank {rank} of {job}, found {found}"
     return found[0]
-
-
-def _environ(pid: int) -> list[bytes]:
-    try:
-        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return []
 
 
 def kill_rank(job: str, rank: int, sig: signal.Signals = signal.SIGKILL) -> int:

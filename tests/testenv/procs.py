@@ -89,6 +89,14 @@ def processes_with(variables: Mapping[str, str]) -> list[int]:
     return sorted(found)
 
 
+def process_name(pid: int) -> str | None:
+    """What `ps` shows as the command name of `pid` (`/proc/PID/comm`); None once it is gone."""
+    try:
+        return (Path("/proc") / str(pid) / "comm").read_text().strip()
+    except OSError:
+        return None
+
+
 def kill_marked(variable: str, value: str) -> list[int]:
     """SIGKILL every process whose environment sets `variable` to `value`; their PIDs."""
     killed = []

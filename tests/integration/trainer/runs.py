@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmtrain.api.contract import REPORT_PREFIX
+from llmtrain.api.contract import REPORT_PREFIX, worker_process_name
+from testenv.procs import process_name
 
 VOCAB = 512
 
@@ -115,14 +116,10 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def rank_of(pid: int) -> int | None:
-    """The RANK of a trainer process (torchrun sets it in each worker's environment)."""
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    rank = next((v.removeprefix(b"RANK=") for v in environ if v.startswith(b"RANK=")), None)
-    return int(rank) if rank is not None else None
+def workers_below(pid: int, nproc: int) -> dict[int, int]:
+    """The training processes below torchrun's `pid` by rank, from the names they give themselves."""
+    names = {worker_process_name(rank): rank for rank in range(nproc)}
+    return {names[name]: child for child in descendants(pid) if (name := process_name(child)) in names}
 
 
 def run_to_end(config_path: Path, run_dir: Path, nproc: int, env: dict[str, str] | None = None) -> Run:
@@ -160,7 +157,7 @@ def start_and_signal(
     for line in process.stdout:
         lines.append(line)
         if f"INFO step {after_step}/" in line:
-            workers = {rank_of(pid): pid for pid in descendants(process.pid) if rank_of(pid) is not None}
+            workers = workers_below(process.pid, nproc)
             targets = (
                 [process.pid, *workers.values()] if everyone else [workers[nproc - 1]] if one_worker else [process.pid]
             )

@@ -1,5 +1,6 @@
 """Entry point of one training process: `python -m llmtrain_trainer --config FILE`, started
-by `llmtrain-torchrun` (torchrun) in a pod.
+by `llmtrain-torchrun` (torchrun) in a pod, which forks it from a warm fork server
+(`llmtrain_trainer.worker`) rather than running that command.
 
 Exit code 0 when training finished, 143 after a SIGTERM (with a checkpoint saved when
 the gang could still save one), and 1 otherwise with a `TrainerReport`: its line
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from torch.distributed.checkpoint.api import CheckpointException
 
-from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport
+from llmtrain.api.contract import TERMINATION_LOG, TRAINING_ERROR, TrainerReport, worker_process_name
 from llmtrain.api.names import CONFIG_PATH
 from llmtrain_trainer.config import RunEnv, load_config
 from llmtrain_trainer.distributed import init_runtime, shutdown
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     rank = os.environ.get("RANK", "0")
+    name_process(worker_process_name(int(rank)))
     logging.basicConfig(
         level=logging.INFO, format=f"%(asctime)s [rank {rank}] %(levelname)s %(message)s", stream=sys.stdout
     )
@@ -58,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return fail(TrainerReport(TRAINING_ERROR, f"{type(e).__name__}: {e}".splitlines()[0], trace))
     finally:
         shutdown()
+
+
+def name_process(name: str) -> None:
+    """Show `name` in `ps` and `top` instead of the interpreter's or the fork server's."""
+    try:
+        Path("/proc/self/comm").write_text(name, encoding="ascii")
+    except OSError:
+        pass  # not Linux, or a /proc without it: only the display is lost
 
 
 def fail(report: TrainerReport) -> int:

@@ -10,19 +10,27 @@ operator's restart policy and `kubectl describe pod` see the training process.
 With `--max-restarts` (runPolicy.recovery InPlace), torchrun's agent restarts failed workers
 inside the pod; this agent records each restart's cause for rank 0 (`restarts`) and never
 restarts after a failure that no retry can fix, such as an invalid config.
+
+The built-in trainer (`-m llmtrain_trainer`) is not run as a new interpreter per worker:
+the workers are forked from a fork server that has imported torch and the trainer once per
+pod, so a worker restarted in place skips the seconds those imports take. A custom command
+runs as torchrun runs it.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch.distributed.launcher.api as torch_launcher
 from torch.distributed import run as torchrun
+from torch.distributed.launcher.api import LaunchConfig
 from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -38,8 +46,13 @@ from llmtrain.api.contract import (
     killed_summary,
 )
 from llmtrain_trainer.restarts import RestartRecord, record_failure
+from llmtrain_trainer.worker import run_worker
 
 log = logging.getLogger("llmtrain_trainer.launch")
+TRAINER_MODULE = "llmtrain_trainer"
+WARM_MODULES = ["llmtrain_trainer.__main__"]
+"""What the fork server imports before it forks the first worker: torch and the trainer."""
+_torchrun_config = torchrun.config_from_args
 
 
 def first_cause(failures: Mapping[int, ProcessFailure]) -> tuple[int, ProcessFailure]:
@@ -95,10 +108,22 @@ class RecordingAgent(LocalElasticAgent):
         return result
 
 
+def warm_config(args: argparse.Namespace) -> tuple[LaunchConfig, Callable[..., None] | str, list[str]]:
+    """torchrun's launch config and entry point, with the built-in trainer forked from a warm
+    fork server instead of started as `python -m llmtrain_trainer`."""
+    config, entrypoint, entry_args = _torchrun_config(args)
+    if not (args.module and args.training_script == TRAINER_MODULE and not args.no_python):
+        return config, entrypoint, entry_args
+    config.start_method = "forkserver"
+    multiprocessing.set_forkserver_preload(WARM_MODULES)
+    return config, run_worker, list(args.training_script_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = torchrun.parse_args(argv)  # type: ignore[no-untyped-call]
-    # torchrun builds its agent inside launch_agent, with no hook to choose another class.
+    # torchrun builds its agent and its entry point inside run(), with no hook to choose either.
     torch_launcher.LocalElasticAgent = RecordingAgent  # type: ignore[attr-defined]
+    torchrun.config_from_args = warm_config
     try:
         torchrun.run(args)  # type: ignore[no-untyped-call]
     except ChildFailedError as e:
