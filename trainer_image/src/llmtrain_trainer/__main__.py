@@ -12,6 +12,7 @@ container's termination message) or, without torchrun, to /dev/termination-log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -64,10 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def name_process(name: str) -> None:
     """Show `name` in `ps` and `top` instead of the interpreter's or the fork server's."""
-    try:
+    # Not Linux, or a /proc without it: only the display is lost.
+    with contextlib.suppress(OSError):
         Path("/proc/self/comm").write_text(name, encoding="ascii")
-    except OSError:
-        pass  # not Linux, or a /proc without it: only the display is lost
 
 
 def fail(report: TrainerReport) -> int:

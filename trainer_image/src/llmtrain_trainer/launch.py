@@ -30,11 +30,11 @@ from pathlib import Path
 
 import torch.distributed.launcher.api as torch_launcher
 from torch.distributed import run as torchrun
-from torch.distributed.launcher.api import LaunchConfig
 from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, WorkerState
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+from torch.distributed.launcher.api import LaunchConfig
 
 from llmtrain.api.contract import (
     LAUNCH_ERROR,

@@ -9,7 +9,7 @@ import sys
 
 def run_worker(*argv: str) -> None:
     """One training process: the trainer's `main`, its code as the process's exit status."""
-    from llmtrain_trainer.__main__ import main  # noqa: PLC0415 - preloaded in the fork server
+    from llmtrain_trainer.__main__ import main
 
     code = main(list(argv))
     if code:

@@ -32,7 +32,6 @@ METRIC_LAST_RESTART = "llmtrain_last_restart_info"
 """Rank 0's gauge, 1 with labels `node_rank`, `reason` and `summary`: the cause of the last restart."""
 
 
-
 def worker_process_name(rank: int) -> str:
     """The name (`/proc/PID/comm`, what `ps` and `top` show) a training process of global rank
     `rank` gives itself: forked from the launcher's fork server, its command line is the fork
