@@ -33,6 +33,11 @@ HUNG = "Hung"
 PREEMPTED = "Preempted"
 """The reason of a gang restart because the cluster took a pod away."""
 
+REPLACING_POD = "ReplacingPod"
+"""The reason while pods of lost ranks are replaced alone and the others' agents wait for them."""
+REPLACEMENT_TIMEOUT_SECONDS = 600
+"""How long the other pods wait for a replaced rank to run again before the gang restarts:
+torchrun's own rendezvous join timeout, after which their agents give up waiting too."""
 FAILED_GANG_GRACE_SECONDS = 5
 """Grace period for the pods of a failed attempt: without all ranks no checkpoint can be saved,
 so waiting out spec.runPolicy.terminationGracePeriodSeconds would only delay the restart."""
@@ -199,6 +204,57 @@ class _Decision:
         self.status.nodes = _counts(self.spec.nodes, current)
         return self.finish()
 
+    def replace(self, lost: list[PodView], ranks: list[int], current: list[PodView]) -> Plan | None:
+        """Create the lost ranks' pods again while the others stay; None once every pod runs.
+
+        The other pods' training processes save a checkpoint with the stopped one (or fail
+        with the lost one) and their agents wait in the rendezvous for the replacements, then
+        every rank resumes from the checkpoint. Past REPLACEMENT_TIMEOUT_SECONDS the gang
+        restarts.
+        """
+        restarting = next((c for c in self.conditions if c.type == "Restarting"), None)
+        replacing = restarting is not None and restarting.status == "True" and restarting.reason == REPLACING_POD
+        present = {p.rank for p in current if not p.deleting}
+        if not ranks and all(p.running for p in current) and len(present) == self.spec.nodes:
+            return None
+        if replacing and restarting is not None:
+            waited = self.now - restarting.last_transition_time
+            if waited > timedelta(seconds=REPLACEMENT_TIMEOUT_SECONDS):
+                pending = sorted(set(range(self.spec.nodes)) - {p.rank for p in current if p.running})
+                failure = Failure(
+                    reason="ReplacementTimedOut",
+                    message=f"rank(s) {_ranks(pending)} did not run again within {REPLACEMENT_TIMEOUT_SECONDS}s "
+                    "of being replaced",
+                    rank=pending[0] if pending else None,
+                )
+                return self.restart_or_fail(failure, True, current)
+        if ranks:
+            pods = ", ".join(names.pod_name(self.job.metadata.name, rank) for rank in ranks)
+            disrupted = next((p for p in lost if p.disruption), None)
+            failure = Failure(
+                reason=disrupted.disruption if disrupted is not None and disrupted.disruption else "PodLost",
+                message=f"the pod of rank(s) {_ranks(ranks)} was deleted, evicted or lost with its node",
+                rank=ranks[0],
+                pod=names.pod_name(self.job.metadata.name, ranks[0]),
+            )
+            message = f"{failure.one_line()}; replacing {pods} alone"
+            if self.condition("Restarting", "True", REPLACING_POD, message):
+                self.status.failure = failure
+                self.status.preemptions += disrupted is not None
+                self.event(
+                    "Warning",
+                    REPLACING_POD,
+                    f"{message}: the other pods stay, their training processes restart in place and every rank "
+                    "resumes from the checkpoint",
+                )
+        self.delete(lost)
+        self.plan.create_ranks = sorted(set(range(self.spec.nodes)) - {p.rank for p in current})
+        self.status.pod_replacements += len(self.plan.create_ranks)
+        self.condition("Running", "False", REPLACING_POD, "waiting for the replaced pods to run and rejoin")
+        self.status.phase = "Restarting"
+        self.status.nodes = _counts(self.spec.nodes, current)
+        return self.finish()
+
     def hung(self, current: list[PodView]) -> Plan | None:
         """A restart with reason Hung when the running attempt has not stepped for too long."""
         hang, startup = self.spec.hang_timeout, self.spec.startup_timeout
@@ -275,7 +331,7 @@ class _Decision:
         current = [p for p in self.pods if p.attempt == attempt]
         self.delete([p for p in self.pods if p.attempt != attempt])
 
-        if self.status.phase == "Restarting":
+        if self.status.phase == "Restarting" and self.reason("Restarting") != REPLACING_POD:
             if self.pods:
                 # The next attempt starts only once every pod of the last one is gone.
                 self.delete(current)
@@ -301,6 +357,15 @@ class _Decision:
         gang_started = any(p.started for p in current)
 
         disrupted = [p for p in current if p.evicted and not p.succeeded]
+        vanished = [p for p in current if p.deleting and not p.succeeded]
+        if self.spec.recovers_in_place and not elastic:
+            lost = disrupted + [p for p in vanished if p not in disrupted]
+            failed_alone = [p for p in current if p.failed and p not in lost]
+            lost_ranks = sorted({p.rank for p in lost} | (set(missing) if gang_started else set()))
+            if 0 not in lost_ranks and not failed_alone and (lost_ranks or self.reason("Restarting") == REPLACING_POD):
+                replacing = self.replace(lost, lost_ranks, current)
+                if replacing is not None:
+                    return replacing
         if disrupted and not elastic:
             return self.preempted(disrupted[0], current)
         # The first to fail is the cause. Finish times have whole seconds: within one, a killed
@@ -308,7 +373,6 @@ class _Decision:
         failed = sorted((p for p in current if p.failed), key=lambda p: (p.finished_at or "~", not p.killed, p.rank))
         if failed:
             return self.restart_or_fail(failed[0].failure(), self.retryable(failed[0]), current)
-        vanished = [p for p in current if p.deleting and not p.succeeded]
         if not elastic and (vanished or (missing and gang_started)):
             rank = vanished[0].rank if vanished else missing[0]
             failure = Failure(
@@ -414,6 +478,10 @@ def _counts(desired: int, pods: list[PodView]) -> NodeCounts:
         succeeded=sum(p.succeeded for p in pods),
         failed=sum(p.failed for p in pods),
     )
+
+
+def _ranks(ranks: list[int]) -> str:
+    return ", ".join(map(str, ranks))
 
 
 def decide(job: LLMTrainingJob, pods: list[PodView], now: datetime, metrics: TrainerMetrics | None = None) -> Plan:

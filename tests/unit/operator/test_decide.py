@@ -350,7 +350,7 @@ def test_ttl_deletes_a_finished_job() -> None:
 
 
 def test_a_pod_lost_while_the_gang_runs_restarts_it() -> None:
-    job = _running(_job())
+    job = _running(_job({"recovery": "Gang"}))
     plan = decide(job, pods(pod_body(0)), NOW)
     assert plan.status.phase == "Restarting" and plan.status.failure is not None
     assert (plan.status.failure.reason, plan.status.failure.rank) == ("PodLost", 1)
@@ -498,7 +498,7 @@ def _evicted(rank: int, **changes: Any) -> dict[str, Any]:
 
 
 def test_a_pod_the_cluster_takes_away_restarts_the_gang_without_using_the_restart_budget() -> None:
-    job = _running(_job({"backoffLimit": 0}))
+    job = _running(_job({"backoffLimit": 0, "recovery": "Gang"}))
     plan = decide(job, pods(pod_body(0), _evicted(1)), NOW)
     status = plan.status
     assert (status.phase, status.restarts, status.preemptions) == ("Restarting", 0, 1)
@@ -554,3 +554,56 @@ def test_a_custom_command_is_never_called_hung() -> None:
     job = _running(_job(trainer=None, command=["train.py"]))
     later = decide(job, pods(pod_body(0), pod_body(1)), NOW + timedelta(days=3))
     assert later.status.phase == "Running"
+
+
+def test_a_lost_pod_of_a_job_recovering_in_place_is_replaced_alone() -> None:
+    job = _running(_job({"backoffLimit": 0}))
+    deleting = decide(job, pods(pod_body(0), pod_body(1, deleting=True)), NOW)
+    status = deleting.status
+    assert (status.phase, status.restarts, status.preemptions, status.pod_replacements) == ("Restarting", 0, 0, 0)
+    assert deleting.delete_pods == [] and deleting.create_ranks == [], "rank 0 stays; rank 1's name is still taken"
+    assert status.failure is not None and (status.failure.reason, status.failure.pod) == ("PodLost", "gpt-node-1")
+    assert [e.reason for e in deleting.events] == ["ReplacingPod"]
+    gone = decide(_after(job, deleting), pods(pod_body(0)), NOW + timedelta(seconds=5))
+    assert (gone.create_ranks, gone.delete_pods, gone.events) == ([1], [], [])
+    assert (gone.status.phase, gone.status.pod_replacements, gone.status.restarts) == ("Restarting", 1, 0)
+    starting = _after(_after(job, deleting), gone)
+    new_pod = pods(pod_body(0), pod_body(1, phase="Pending", running=False))
+    waiting = decide(starting, new_pod, NOW + timedelta(seconds=8))
+    assert (waiting.status.phase, waiting.create_ranks, waiting.delete_pods) == ("Restarting", [], [])
+    back = decide(_after(starting, waiting), pods(pod_body(0), pod_body(1)), NOW + timedelta(seconds=12))
+    assert back.status.phase == "Running" and back.status.attempt == 1 and back.status.pod_replacements == 1
+    restarting = next(c for c in back.status.conditions or [] if c.type == "Restarting")
+    assert restarting.status == "False"
+
+
+def test_an_evicted_pod_of_a_job_recovering_in_place_is_replaced_as_a_preemption() -> None:
+    job = _running(_job({"backoffLimit": 0}))
+    plan = decide(job, pods(pod_body(0), _evicted(1)), NOW)
+    assert (plan.status.phase, plan.status.preemptions, plan.delete_pods) == ("Restarting", 1, [])
+    assert plan.status.failure is not None and plan.status.failure.reason == "EvictionByEvictionAPI"
+    # A kubelet's eviction leaves the pod Failed, not deleting: it goes, so that its name is free.
+    kubelet = pods(pod_body(0), pod_body(1, phase="Failed", pod_reason="Evicted", running=False))
+    evicted = decide(_after(job, plan), kubelet, NOW + timedelta(seconds=1))
+    assert evicted.delete_pods == ["gpt-node-1"] and evicted.status.phase == "Restarting"
+
+
+def test_rank_0_lost_restarts_the_gang_even_in_place() -> None:
+    job = _running(_job())
+    plan = decide(job, pods(pod_body(0, deleting=True), pod_body(1)), NOW)
+    assert plan.status.phase == "Restarting" and plan.status.restarts == 1
+    assert plan.delete_pods == ["gpt-node-1"] and plan.create_ranks == []
+
+
+def test_a_replacement_that_does_not_run_in_time_restarts_the_gang() -> None:
+    job = _running(_job({"backoffLimit": 3}))
+    replacing = _after(job, decide(job, pods(pod_body(0)), NOW))
+    replacing = _after(replacing, decide(replacing, pods(pod_body(0)), NOW))
+    pending = pods(pod_body(0), pod_body(1, phase="Pending", running=False, unschedulable="0/2 nodes are available"))
+    still = decide(replacing, pending, NOW + timedelta(seconds=600))
+    assert still.status.phase == "Restarting" and still.delete_pods == []
+    late = decide(replacing, pending, NOW + timedelta(seconds=601))
+    assert (late.status.phase, late.status.restarts) == ("Restarting", 1)
+    assert late.status.failure is not None and late.status.failure.reason == "ReplacementTimedOut"
+    assert late.status.failure.message == "rank(s) 1 did not run again within 600s of being replaced"
+    assert sorted(late.delete_pods) == ["gpt-node-0", "gpt-node-1"]

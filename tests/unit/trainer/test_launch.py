@@ -33,6 +33,12 @@ def test_a_worker_that_left_no_report_still_gets_one_line() -> None:
     assert (code, report.line) == (3, "llmtrain-trainer: TrainingError: rank 2 exited with code 3")
 
 
+def test_a_worker_that_stopped_after_the_gangs_checkpoint_is_no_failure() -> None:
+    report, code = report_failure(1, ProcessFailure(local_rank=0, pid=1, exitcode=143, error_file=""))
+    assert (code, report.reason, report.permanent) == (143, "Stopped", False)
+    assert report.summary == "rank 1 saved a checkpoint and stopped: a pod of the job was asked to stop"
+
+
 def _failure(exitcode: int, timestamp: int) -> ProcessFailure:
     failure = ProcessFailure(local_rank=0, pid=1, exitcode=exitcode, error_file="")
     failure.timestamp = timestamp

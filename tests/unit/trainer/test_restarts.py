@@ -42,6 +42,14 @@ def test_rank_0_counts_a_round_that_follows_failures_once_and_names_its_cause(st
     assert (count, second and second.timestamp) == (2, 200.0)
 
 
+def test_a_round_after_a_pod_was_stopped_on_purpose_is_not_counted(store: TCPStore) -> None:
+    # Rank 1's pod was deleted: every worker saved a checkpoint and exited 143 (Stopped).
+    record_failure(store, _record(0, killed=False, timestamp=100.0, reason="Stopped"))
+    assert take_restart(store) == (0, None)
+    record_failure(store, _record(0, killed=False, timestamp=200.0))
+    assert take_restart(store)[0] == 1, "a failure after it still counts"
+
+
 def test_the_store_is_the_agents_c10d_rendezvous(store: TCPStore) -> None:
     assert rendezvous_store({"PET_RDZV_BACKEND": "static", "PET_RDZV_ENDPOINT": "x:1"}) is None
     assert rendezvous_store({}) is None

@@ -8,8 +8,10 @@ and writes the worker's `TrainerReport` to the termination log and stderr, so th
 operator's restart policy and `kubectl describe pod` see the training process.
 
 With `--max-restarts` (runPolicy.recovery InPlace), torchrun's agent restarts failed workers
-inside the pod; this agent records each restart's cause for rank 0 (`restarts`) and never
-restarts after a failure that no retry can fix, such as an invalid config.
+inside the pod; this agent records each restart's cause for rank 0 (`restarts`), never
+restarts after a failure that no retry can fix, such as an invalid config, and leaves the
+rendezvous when its pod is stopped, so that the other pods' agents take in a replacement at
+once.
 
 The built-in trainer (`-m llmtrain_trainer`) is not run as a new interpreter per worker:
 the workers are forked from a fork server that has imported torch and the trainer once per
@@ -27,6 +29,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch.distributed.launcher.api as torch_launcher
 from torch.distributed import run as torchrun
@@ -34,11 +37,13 @@ from torch.distributed.elastic.agent.server.api import RunResult, WorkerGroup, W
 from torch.distributed.elastic.agent.server.local_elastic_agent import LocalElasticAgent
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+from torch.distributed.elastic.rendezvous.dynamic_rendezvous import DynamicRendezvousHandler, _RendezvousExitOp
 from torch.distributed.launcher.api import LaunchConfig
 
 from llmtrain.api.contract import (
     LAUNCH_ERROR,
     SIGNAL_EXIT_BASE,
+    STOPPED,
     TERMINATION_LOG,
     TRAINING_ERROR,
     WORKER_KILLED,
@@ -72,6 +77,9 @@ def report_failure(rank: int, failure: ProcessFailure) -> tuple[TrainerReport, i
     own = TrainerReport.parse(failure.message) if isinstance(failure.message, str) else None
     if own is not None:
         return TrainerReport(own.reason, f"rank {rank}: {own.summary}", own.detail), failure.exitcode
+    if failure.exitcode == SIGNAL_EXIT_BASE + signal.SIGTERM:
+        stopped = f"rank {rank} saved a checkpoint and stopped: a pod of the job was asked to stop"
+        return TrainerReport(STOPPED, stopped), failure.exitcode
     return TrainerReport(TRAINING_ERROR, f"rank {rank} exited with code {failure.exitcode}"), failure.exitcode
 
 
@@ -107,6 +115,10 @@ class RecordingAgent(LocalElasticAgent):
             record_failure(self._store.underlying_store, record)
         return result
 
+    def _shutdown(self, *args: Any, **kwargs: Any) -> None:
+        super()._shutdown(*args, **kwargs)
+        leave_rendezvous(self._worker_group.spec.rdzv_handler)
+
 
 def warm_config(args: argparse.Namespace) -> tuple[LaunchConfig, Callable[..., None] | str, list[str]]:
     """torchrun's launch config and entry point, with the built-in trainer forked from a warm
@@ -117,6 +129,21 @@ def warm_config(args: argparse.Namespace) -> tuple[LaunchConfig, Callable[..., N
     config.start_method = "forkserver"
     multiprocessing.set_forkserver_preload(WARM_MODULES)
     return config, run_worker, list(args.training_script_args)
+
+
+def leave_rendezvous(handler: object) -> None:
+    """Take this node out of the rendezvous's participants as its next round would, so that
+    the peers' next round (with a replacement pod) does not wait for this node's keep-alive
+    to expire, 15 s by default. These are private parts of torch's c10d rendezvous, hence
+    the care: should they change, the peers only wait longer."""
+    if not isinstance(handler, DynamicRendezvousHandler):
+        return
+    try:
+        handler._stop_heartbeats()
+        deadline = handler._get_deadline(handler._settings.timeout.close)
+        handler._op_executor.run(_RendezvousExitOp(), deadline)
+    except Exception as error:  # noqa: BLE001 - leaving early is an optimisation, never a failure
+        log.warning("did not leave the rendezvous (the peers wait for its keep-alive to expire): %s", error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,9 @@ agent restarts its own when that node rejoins the rendezvous: the pods stay. The
 why; the operator reads only rank 0's metrics. So each agent whose workers failed appends a
 record of its first cause to the rendezvous store before it rejoins (`record_failure`), and
 the next round's rank 0 takes the round's records, counts the restart and names the cause in
-its metrics (`take_restart`).
+its metrics (`take_restart`). A round that began because a pod was stopped on purpose (its
+workers saved a checkpoint with their peers, which then stopped too) is no failure and is
+not counted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from torch.distributed import Store, TCPStore  # type: ignore[attr-defined]  # re-exported from torch._C untyped
+
+from llmtrain.api.contract import STOPPED
 
 STORE_TIMEOUT = timedelta(seconds=30)
 # Keys in the rendezvous store, which lives as long as the attempt: failure records are
@@ -72,7 +76,11 @@ def take_restart(store: Store) -> tuple[int, RestartRecord | None]:
     store.add(_FAILURES_READ, written - read)
     for key in keys:
         store.delete_key(key)
-    return int(store.add(_RESTARTS, 1)), cause(records)
+    first = cause(records)
+    if first.reason == STOPPED:
+        # A pod was stopped on purpose (deleted, evicted) and is being replaced: no failure.
+        return int(store.add(_RESTARTS, 0)), None
+    return int(store.add(_RESTARTS, 1)), first
 
 
 def rendezvous_store(environ: Mapping[str, str] = os.environ) -> TCPStore | None:

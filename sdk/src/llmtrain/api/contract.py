@@ -81,6 +81,9 @@ TRAINING_ERROR = "TrainingError"
 """An exception in a training process (retryable: NCCL, CUDA, a flaky file system...)."""
 WORKER_KILLED = "WorkerKilled"
 """A training process was killed by a signal (SIGKILL: usually the out-of-memory killer)."""
+STOPPED = "Stopped"
+"""A training process saved a checkpoint with its peers and exited because a pod of the gang
+was asked to stop (SIGTERM): its own, or a peer's that is being replaced. No failure."""
 LAUNCH_ERROR = "LaunchError"
 """torchrun itself failed, e.g. the rendezvous timed out."""
 PERMANENT_REASONS = frozenset({INVALID_CONFIG, CHECKPOINT_OWNED_BY_ANOTHER_JOB, NO_LOADABLE_CHECKPOINT})

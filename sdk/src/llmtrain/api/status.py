@@ -149,8 +149,12 @@ class LLMTrainingJobStatus(ApiModel):
     restarts_in_place: int = 0
     """Training-process restarts inside the running pods so far (runPolicy.recovery InPlace)."""
     preemptions: int = 0
-    """Gang restarts because the cluster took a pod away (an eviction, a node drain or loss, a preemption); they do
-    not count against backoffLimit."""
+    """Recoveries because the cluster took a pod away (an eviction, a node drain or loss, a preemption): a gang
+    restart, or that pod replaced alone (podReplacements); they do not count against backoffLimit."""
+    pod_replacements: int = 0
+    """Pods created again alone, for a rank other than 0 whose pod was deleted, evicted or lost with its node while the
+    other pods stayed (runPolicy.recovery InPlace). A replacement is not counted against backoffLimit; a training
+    process that failed because of it is, in restartsInPlace."""
     attempt: int = 0
     """Number of the current attempt (label llmtrain.dev/attempt)."""
     start_time: datetime | None = None
