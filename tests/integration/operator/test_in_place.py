@@ -1,14 +1,19 @@
 """Recovery in place (runPolicy.recovery InPlace, the built-in trainer's default): a training
 process that dies while its pod is healthy is restarted by torchrun's agent inside the
-running pods, and every rank resumes from the latest checkpoint."""
+running pods, a lost pod is replaced alone while the others stay, and every rank resumes
+from the latest checkpoint on the curve the job would have followed undisturbed."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from support.job_helpers import (
     phase_is,
@@ -22,6 +27,49 @@ from support.job_helpers import (
 from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
+STEPS = 300
+_LOSS_LINE = re.compile(r"step (\d+)/\d+ \| loss ([\d.]+)")
+
+
+def _losses(log: str) -> dict[int, float]:
+    """Logged training loss by step; where steps were trained again, the later run's."""
+    return {int(step): float(loss) for step, loss in _LOSS_LINE.findall(log)}
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_token_corpus(tmp_path_factory.mktemp("data")).parent
+
+
+@pytest.fixture(scope="module")
+def undisturbed(
+    running_operator: RunningOperator,
+    control_plane: ControlPlane,
+    corpus_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[int, float]]:
+    """The losses of the tests' job run to the end without a failure."""
+    namespace = control_plane.create_namespace("undisturbed")
+    try:
+        submit(
+            control_plane, namespace, tiny_trainer_job("calm", corpus_dir, tmp_path_factory.mktemp("calm"), steps=STEPS)
+        )
+        final = wait_for_status(control_plane, namespace, "calm", phase_is("Succeeded", "Failed"), "the job to end")
+        assert final["phase"] == "Succeeded", final
+        yield _losses(control_plane.kubectl("-n", namespace, "logs", "calm-node-0").stdout)
+    finally:
+        control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def _resumed_on_the_same_curve(log: str, undisturbed: dict[int, float], checkpoint: int) -> None:
+    resumed = [line for line in log.splitlines() if "resumed from" in line]
+    assert resumed, "no rank 0 log line says where it resumed"
+    step = int(resumed[-1].split(" at step ")[1].split()[0])
+    assert step >= checkpoint, resumed
+    after = {s: loss for s, loss in _losses(log).items() if s > step}
+    assert after and STEPS in after, "rank 0 logged no loss after the resume"
+    assert after == pytest.approx({s: undisturbed[s] for s in after}, abs=2e-4)
+
 
 def _uids(control_plane: ControlPlane, namespace: str, job: str) -> dict[str, str]:
     return {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods(control_plane, namespace, job)}
@@ -33,10 +81,9 @@ def _events(control_plane: ControlPlane, namespace: str, reason: str) -> list[st
 
 
 def test_a_killed_training_process_restarts_inside_the_running_pods(
-    running_operator: RunningOperator, control_plane: ControlPlane, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, corpus_dir: Path, undisturbed: dict[int, float]
 ) -> None:
-    data = write_token_corpus(tmp_path / "data").parent
-    submit(control_plane, namespace, tiny_trainer_job("inplace", data, tmp_path / "ckpt", steps=300))
+    submit(control_plane, namespace, tiny_trainer_job("inplace", corpus_dir, tmp_path / "ckpt", steps=STEPS))
     before = wait_for_status(
         control_plane, namespace, "inplace",
         lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
@@ -60,6 +107,37 @@ def test_a_killed_training_process_restarts_inside_the_running_pods(
         "(restart 1 of 2)"
     ]
     log = control_plane.kubectl("-n", namespace, "logs", "inplace-node-0").stdout
-    resumed = [line for line in log.splitlines() if "resumed from" in line]
-    assert resumed and int(resumed[-1].split(" at step ")[1].split()[0]) >= before["checkpoint"]["step"], resumed
     assert "restarted in place (restart 1 of the job): WorkerKilled" in log
+    _resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
+
+
+def test_a_deleted_pod_is_replaced_alone_while_the_others_stay(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, corpus_dir: Path, undisturbed: dict[int, float]
+) -> None:
+    submit(control_plane, namespace, tiny_trainer_job("replace", corpus_dir, tmp_path / "ckpt", steps=STEPS))
+    before = wait_for_status(
+        control_plane, namespace, "replace",
+        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        "a checkpoint at step 40 or later",
+    )  # fmt: skip
+    uids = _uids(control_plane, namespace, "replace")
+    control_plane.kubectl("-n", namespace, "delete", "pod", "replace-node-1", "--wait=false")
+
+    seen: list[dict[str, Any]] = []
+    final = wait_for_status(
+        control_plane, namespace, "replace", phase_is("Succeeded", "Failed"), "the job to end", seen=seen
+    )
+    assert final["phase"] == "Succeeded", final
+    assert any(st.get("phase") == "Restarting" for st in seen), "the job never showed the replacement"
+    counts = (final["restarts"], final["restartsInPlace"], final["podReplacements"], final["attempt"])
+    assert counts == (0, 0, 1, 1), "a pod stopped on purpose costs no restart"
+    after = _uids(control_plane, namespace, "replace")
+    assert after["replace-node-0"] == uids["replace-node-0"], "rank 0's pod stays"
+    assert after["replace-node-1"] != uids["replace-node-1"], "rank 1's pod is a new one"
+    assert _events(control_plane, namespace, "ReplacingPod") == [
+        "PodLost on rank 1 (replace-node-1): the pod of rank(s) 1 was deleted, evicted or lost with its node; "
+        "replacing replace-node-1 alone: the other pods stay, their training processes restart in place and "
+        "every rank resumes from the checkpoint"
+    ]
+    log = control_plane.kubectl("-n", namespace, "logs", "replace-node-0").stdout
+    _resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
