@@ -10,7 +10,8 @@ preset (a step logged every step, a checkpoint every 20) once per recovery mode;
 has a checkpoint at step 40 or later, the failure is injected:
 
 - **worker-killed**: SIGKILL to rank 1's training process (what the OOM killer does);
-- **pod-deleted**: `kubectl delete pod <job>-node-1` (a node lost, a user's mistake);
+- **pod-deleted**: `kubectl delete pod <job>-node-1` (a node drained, a user's mistake): in
+  place, that pod alone is replaced;
 - **hung**: SIGSTOP to every training process, with `hangTimeoutSeconds: 20`.
 
 Measured from rank 0's log (timestamps of the pods on this machine's clock): the recovery
@@ -158,6 +159,7 @@ def run_scenario(
         "phase": final.get("phase"),
         "restarts": final.get("restarts", 0),
         "restarts_in_place": final.get("restartsInPlace", 0),
+        "pod_replacements": final.get("podReplacements", 0),
         "attempt": final.get("attempt"),
     }
     log(f"{name}: {result}")
@@ -201,12 +203,15 @@ def main() -> int:
         cluster.stop()
 
     print()
-    print("| failure | recovery | to the first step after the resume | steps lost | restarts (gang / in place) |")
-    print("|---|---|---|---|---|")
+    print(
+        "| failure | recovery | to the first step after the resume | steps lost "
+        "| restarts (gang / in place) | pods replaced |"
+    )
+    print("|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['scenario']} | {r['mode']} | {r['recovery_seconds']:.1f} s | {r['steps_lost']} "
-            f"| {r['restarts']} / {r['restarts_in_place']} |"
+            f"| {r['restarts']} / {r['restarts_in_place']} | {r['pod_replacements']} |"
         )
     for scenario in scenarios:
         by_mode = {r["mode"]: r for r in results if r["scenario"] == scenario}
