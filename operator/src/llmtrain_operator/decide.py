@@ -118,6 +118,8 @@ class _Decision:
         if self.condition("Suspended", "True", "Suspended", "runPolicy.suspend is true; pods are stopped"):
             self.event("Normal", "Suspended", "job suspended; its pods are being deleted")
         self.condition("Running", "False", "Suspended")
+        if self.reason("Restarting") == REPLACING_POD:
+            self.condition("Restarting", "False", "Suspended")
         self.status.phase = "Suspended"
         self.status.nodes = NodeCounts(desired=self.spec.nodes, active=sum(not p.deleting for p in self.pods))
         return self.finish()
@@ -362,7 +364,10 @@ class _Decision:
             lost = disrupted + [p for p in vanished if p not in disrupted]
             failed_alone = [p for p in current if p.failed and p not in lost]
             lost_ranks = sorted({p.rank for p in lost} | (set(missing) if gang_started else set()))
-            if 0 not in lost_ranks and not failed_alone and (lost_ranks or self.reason("Restarting") == REPLACING_POD):
+            # Rank 0's agent holds the rendezvous the others wait in: without it, the gang restarts.
+            rank0_runs = any(p.rank == 0 and p.running and not p.deleting for p in current)
+            replacing = self.reason("Restarting") == REPLACING_POD and rank0_runs
+            if rank0_runs and 0 not in lost_ranks and not failed_alone and (lost_ranks or replacing):
                 replacing = self.replace(lost, lost_ranks, current)
                 if replacing is not None:
                     return replacing

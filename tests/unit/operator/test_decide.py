@@ -607,3 +607,20 @@ def test_a_replacement_that_does_not_run_in_time_restarts_the_gang() -> None:
     assert late.status.failure is not None and late.status.failure.reason == "ReplacementTimedOut"
     assert late.status.failure.message == "rank(s) 1 did not run again within 600s of being replaced"
     assert sorted(late.delete_pods) == ["gpt-node-0", "gpt-node-1"]
+
+
+def test_a_job_suspended_while_a_pod_is_replaced_starts_its_next_attempt_whole() -> None:
+    job = _running(_job())
+    replacing = _after(job, decide(job, pods(pod_body(0)), NOW))
+    suspend = replacing.model_copy(
+        update={
+            "spec": replacing.spec.model_copy(
+                update={"run_policy": replacing.spec.run_policy.model_copy(update={"suspend": True})}
+            )
+        }
+    )
+    suspended = _after(suspend, decide(suspend, pods(pod_body(0)), NOW))
+    resumed = suspended.model_copy(update={"spec": replacing.spec})
+    plan = decide(resumed, [], NOW + timedelta(seconds=5))
+    assert (plan.status.phase, plan.status.attempt, plan.create_ranks) == ("Pending", 2, [0, 1])
+    assert plan.status.pod_replacements == 1
