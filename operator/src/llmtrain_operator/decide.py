@@ -368,9 +368,9 @@ class _Decision:
             rank0_runs = any(p.rank == 0 and p.running and not p.deleting for p in current)
             replacing = self.reason("Restarting") == REPLACING_POD and rank0_runs
             if rank0_runs and 0 not in lost_ranks and not failed_alone and (lost_ranks or replacing):
-                replacing = self.replace(lost, lost_ranks, current)
-                if replacing is not None:
-                    return replacing
+                plan = self.replace(lost, lost_ranks, current)
+                if plan is not None:
+                    return plan
         if disrupted and not elastic:
             return self.preempted(disrupted[0], current)
         # The first to fail is the cause. Finish times have whole seconds: within one, a killed
