@@ -16,7 +16,9 @@ def test_a_drained_node_s_job_resumes_from_the_checkpoint_saved_on_sigterm_witho
 ) -> None:
     data = write_token_corpus(tmp_path / "data").parent
     job = tiny_trainer_job("drained", data, tmp_path / "ckpt", steps=400)
-    job["spec"]["runPolicy"]["backoffLimit"] = 0
+    # The whole gang stops and resumes (a lost pod of a job recovering in place is replaced
+    # alone: test_in_place).
+    job["spec"]["runPolicy"].update(backoffLimit=0, recovery="Gang")
     # No periodic checkpoint: the only one the next attempt can resume from is saved on SIGTERM.
     job["spec"]["trainer"]["checkpoint"]["interval"] = 10_000
     submit(control_plane, namespace, job)
