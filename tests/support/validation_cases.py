@@ -155,7 +155,7 @@ BAD = [
             _delete("spec.trainer"), _set("spec.command", ["train.py"]), _set("spec.runPolicy.hangTimeoutSeconds", 60)
         ),
         "spec.runPolicy",
-        "hangTimeoutSeconds and startupTimeoutSeconds watch the built-in trainer's steps; "
+        "hangTimeoutSeconds, startupTimeoutSeconds and stragglerFactor watch the built-in trainer's steps; "
         "a custom command reports none: remove them",
     ),
     Case(

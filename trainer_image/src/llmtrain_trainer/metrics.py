@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from llmtrain.api.contract import METRIC_LAST_RESTART, METRIC_RESTARTS_IN_PLACE
+from llmtrain.api.contract import METRIC_LAST_RESTART, METRIC_RANK_FORWARD_SECONDS, METRIC_RESTARTS_IN_PLACE
 
 log = logging.getLogger("llmtrain_trainer")
 
@@ -107,6 +107,12 @@ class PrometheusExporter:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.rank_forward = Gauge(
+            METRIC_RANK_FORWARD_SECONDS,
+            "Mean forward-pass seconds per step of each rank over the last logging interval.",
+            ["rank"],
+            registry=self.registry,
+        )
 
         def gauge(name: str, doc: str) -> Gauge:
             return Gauge(f"llmtrain_{name}", doc, registry=self.registry)
@@ -132,6 +138,11 @@ class PrometheusExporter:
             ["node_rank", "reason", "summary"],
             registry=self.registry,
         )
+
+    def rank_forward_seconds(self, means: list[float]) -> None:
+        """Each rank's mean forward seconds per step over the last logging interval."""
+        for rank, seconds in enumerate(means):
+            self.rank_forward.labels(str(rank)).set(seconds)
 
     def serve(self, port: int, address: str) -> int:
         """Serve /metrics; the bound port (port 0 takes a free one)."""

@@ -59,6 +59,7 @@ from llmtrain_trainer.models import BuiltModel, build_model, logits
 from llmtrain_trainer.optim import WarmupDecay, build_optimizer, set_learning_rate
 from llmtrain_trainer.parallelize import parallelize
 from llmtrain_trainer.restarts import rendezvous_store, take_restart
+from llmtrain_trainer.stragglers import ForwardClock, RankTimes, one_slot
 
 log = logging.getLogger("llmtrain_trainer")
 
@@ -137,6 +138,8 @@ class Trainer:
         peak = peak_flops(name, config.logging.peak_flops)
         self.throughput = Throughput(self.built.flops_per_token(self.seq_len), runtime.world_size, peak)
         self.exporter = PrometheusExporter() if runtime.is_main else None
+        self.forward_clock = ForwardClock(self.device)
+        self.rank_times = RankTimes(runtime.world_size) if runtime.is_main else None
         self.metrics_file = (
             MetricsFile(Path(config.logging.metrics_file)) if runtime.is_main and config.logging.metrics_file else None
         )
@@ -281,18 +284,24 @@ class Trainer:
         ]
         data_seconds = time.perf_counter() - started
         local_tokens = sum(target_tokens(labels) for _, labels in micro_batches)
+        # One all-reduce: the global token count, whether any rank was asked to stop, and
+        # every rank's forward seconds of the last step (each rank fills its own slot).
+        forward = one_slot(self.forward_clock.take(), self.runtime.rank, self.runtime.world_size)
+        counts: list[float] = all_reduce_sum(
+            torch.tensor([local_tokens, float(self.stop_requested), *forward], dtype=torch.float64, device=self.device)
+        ).tolist()
         # Tensor-parallel peers read the same batch, so the world sum counts it tp times.
-        counts = all_reduce_sum(
-            torch.tensor([local_tokens, float(self.stop_requested)], dtype=torch.float64, device=self.device)
-        )
-        global_tokens = max(counts[0].item() / self.dims.tp, 1.0)
-        stop = counts[1].item() > 0
+        global_tokens = max(counts[0] / self.dims.tp, 1.0)
+        stop = counts[1] > 0
+        if self.rank_times is not None and any(counts[2:]):  # none before the first step
+            self.rank_times.add(counts[2:])
 
         step = self.progress.step
         lr = set_learning_rate(self.optimizer, self.schedule, self.config.optimizer.lr, step)
         loss_sum = torch.zeros((), device=self.device)
         for index, (inputs, labels) in enumerate(micro_batches):
-            with self._gradient_sync(index == len(micro_batches) - 1), self._autocast():
+            last = index == len(micro_batches) - 1
+            with self._gradient_sync(last), self._autocast(), self.forward_clock.measure():
                 out = logits(self.model, inputs)
                 loss = cross_entropy_sum(out, labels)
             torch.autograd.backward(self.scaler.scale(loss / global_tokens))
@@ -350,6 +359,8 @@ class Trainer:
         )
         if self.exporter is not None:
             self.exporter.update(metrics)
+            if self.rank_times is not None:
+                self.exporter.rank_forward_seconds(self.rank_times.take_means())
         if self.metrics_file is not None:
             self.metrics_file.write_step(metrics)
         if self.runtime.is_main:

@@ -39,6 +39,12 @@ def worker_process_name(rank: int) -> str:
     return f"llmtrain-r{rank}"
 
 
+# --- stragglers ----------------------------------------------------------------
+
+METRIC_RANK_FORWARD_SECONDS = "llmtrain_rank_forward_seconds"
+"""Rank 0's gauge, labelled `rank`: each rank's mean forward-pass seconds per step over the last logging interval."""
+
+
 # --- checkpoints ----------------------------------------------------------------
 
 STEP_DIR = re.compile(r"^step-(\d+)$")

@@ -30,8 +30,10 @@ from llmtrain.api.trainer import INT32_MAX, TrainerConfig
 
 DEFAULT_MASTER_PORT = 29500
 DEFAULT_TERMINATION_GRACE_SECONDS = 120
-DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
 """Long enough for a checkpoint of a mid-sized model to a network volume; Kubernetes' 30 s is not."""
+DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
+DEFAULT_STRAGGLER_FACTOR = 1.5
+"""A rank 1.5x slower than the others costs a synchronous job a third of its throughput."""
 MAX_LIST_ITEMS = 128
 """Bound on user lists: the API server needs one to cost the CEL rules that walk them."""
 MAX_EXTRA_RESOURCES = 16
@@ -170,6 +172,9 @@ class RunPolicy(ApiModel):
     startup_timeout_seconds: int | None = Field(default=None, ge=1, le=INT32_MAX)
     """Built-in trainer only (default 3600): restart the gang with reason Hung when an attempt has not finished its
     first step this long after all its pods run (imports, loading the checkpoint, preparing the data)."""
+    straggler_factor: float | None = Field(default=None, ge=1.1, le=100)
+    """Built-in trainer only (default 1.5): report a rank whose forward passes took at least this many times the median
+    of the other ranks' over the last logging interval (status.stragglers, a Straggler event)."""
     termination_grace_period_seconds: int = Field(default=DEFAULT_TERMINATION_GRACE_SECONDS, ge=0, le=86400)
     """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in
     trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed
@@ -436,7 +441,9 @@ IN_PLACE_RECOVERY_POSSIBLE = SpecRule(
 
 def _timeouts_need_the_trainer(spec: LLMTrainingJobSpec) -> str | None:
     policy = spec.run_policy
-    if spec.command is not None and (policy.hang_timeout_seconds or policy.startup_timeout_seconds):
+    if spec.command is not None and (
+        policy.hang_timeout_seconds or policy.startup_timeout_seconds or policy.straggler_factor
+    ):
         return TIMEOUTS_NEED_THE_TRAINER.cel.message
     return None
 
@@ -444,18 +451,18 @@ def _timeouts_need_the_trainer(spec: LLMTrainingJobSpec) -> str | None:
 TIMEOUTS_NEED_THE_TRAINER = SpecRule(
     cel=CelRule(
         rule=(
-            "!has(self.command) || !has(self.runPolicy) || "
-            "(!has(self.runPolicy.hangTimeoutSeconds) && !has(self.runPolicy.startupTimeoutSeconds))"
+            "!has(self.command) || !has(self.runPolicy) || (!has(self.runPolicy.hangTimeoutSeconds) && "
+            "!has(self.runPolicy.startupTimeoutSeconds) && !has(self.runPolicy.stragglerFactor))"
         ),
         message=(
-            "hangTimeoutSeconds and startupTimeoutSeconds watch the built-in trainer's steps; "
+            "hangTimeoutSeconds, startupTimeoutSeconds and stragglerFactor watch the built-in trainer's steps; "
             "a custom command reports none: remove them"
         ),
         field_path=".runPolicy",
     ),
     path="runPolicy",
     check=_timeouts_need_the_trainer,
-    reads=("command", "runPolicy.hangTimeoutSeconds", "runPolicy.startupTimeoutSeconds"),
+    reads=("command", "runPolicy.hangTimeoutSeconds", "runPolicy.startupTimeoutSeconds", "runPolicy.stragglerFactor"),
 )
 
 SPEC_RULES: tuple[SpecRule, ...] = (
@@ -523,6 +530,13 @@ class LLMTrainingJobSpec(ApiModel):
         if self.trainer is None:
             return None
         return self.run_policy.hang_timeout_seconds or DEFAULT_HANG_TIMEOUT_SECONDS
+
+    @property
+    def straggler_factor(self) -> float | None:
+        """How many times slower than the median of the others a rank is reported; None without the built-in trainer."""
+        if self.trainer is None:
+            return None
+        return self.run_policy.straggler_factor or DEFAULT_STRAGGLER_FACTOR
 
     @property
     def startup_timeout(self) -> int | None:

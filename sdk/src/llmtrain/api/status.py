@@ -133,6 +133,19 @@ class CheckpointStatus(ApiModel):
     """When the operator first saw it."""
 
 
+class Straggler(ApiModel):
+    """A rank persistently slower than the others: every step of a synchronous job waits for it."""
+
+    rank: int
+    """Global rank of the slow training process."""
+    pod: str
+    node: str | None = None
+    """The node its pod runs on."""
+    slowdown: float
+    """Its forward passes' time over the median of the other ranks', over the last logging interval."""
+    since: datetime
+
+
 class LLMTrainingJobStatus(ApiModel):
     """The observed state of a training job."""
 
@@ -155,6 +168,8 @@ class LLMTrainingJobStatus(ApiModel):
     """Pods created again alone, for a rank other than 0 whose pod was deleted, evicted or lost with its node while the
     other pods stayed (runPolicy.recovery InPlace). A replacement is not counted against backoffLimit; a training
     process that failed because of it is, in restartsInPlace."""
+    stragglers: list[Straggler] | None = None
+    """Ranks of the running attempt slower than runPolicy.stragglerFactor times the median of the others."""
     attempt: int = 0
     """Number of the current attempt (label llmtrain.dev/attempt)."""
     start_time: datetime | None = None
