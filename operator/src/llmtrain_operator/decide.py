@@ -7,6 +7,7 @@ plan out; this module never talks to the API server.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -23,6 +24,7 @@ from llmtrain.api.status import (
     NodeCounts,
     Phase,
     Progress,
+    Straggler,
 )
 from llmtrain_operator.conditions import set_condition
 from llmtrain_operator.podstate import IMAGE_ERRORS, PodView
@@ -277,6 +279,43 @@ class _Decision:
         failure = Failure(reason=HUNG, message=f"{what} (runPolicy.{field})")
         return self.restart_or_fail(failure, self.spec.run_policy.restart_policy != "Never", current)
 
+    def stragglers(self, metrics: TrainerMetrics | None, current: list[PodView]) -> None:
+        """Name the ranks whose forward passes took runPolicy.stragglerFactor times the median
+        of the other ranks' over the trainer's last logging interval; an event when one appears
+        or recovers."""
+        factor = self.spec.straggler_factor
+        if factor is None or metrics is None or len(metrics.forward_seconds) < 2:
+            return
+        seconds = metrics.forward_seconds
+        previous = {s.rank: s for s in self.status.stragglers or []}
+        procs = self.spec.effective_procs_per_node
+        found: list[Straggler] = []
+        for rank, own in sorted(seconds.items()):
+            others = statistics.median(t for r, t in seconds.items() if r != rank)
+            if others <= 0 or own < factor * others:
+                continue
+            pod = next((p for p in current if p.rank == rank // procs), None)
+            pod_name = names.pod_name(self.job.metadata.name, rank // procs)
+            straggler = Straggler(
+                rank=rank,
+                pod=pod_name,
+                node=pod.node if pod is not None else None,
+                slowdown=round(own / others, 1),
+                since=previous[rank].since if rank in previous else self.now,
+            )
+            found.append(straggler)
+            if rank not in previous:
+                self.event(
+                    "Warning",
+                    "Straggler",
+                    f"rank {rank} ({pod_name} on node {straggler.node or 'unknown'}) takes {straggler.slowdown}x "
+                    f"the median time of the other ranks for its forward passes (runPolicy.stragglerFactor {factor}): "
+                    "every step waits for it",
+                )
+        for rank in sorted(set(previous) - {s.rank for s in found}):
+            self.event("Normal", "StragglerRecovered", f"rank {rank} keeps pace with the other ranks again")
+        self.status.stragglers = found or None
+
     def restarted_in_place(self, metrics: TrainerMetrics | None) -> Plan | None:
         """Count the restarts in place rank 0 reports; a plan when they exceed backoffLimit."""
         if metrics is None:
@@ -422,6 +461,7 @@ class _Decision:
                 self.condition("Restarting", "False", "AttemptRunning", f"attempt {self.status.attempt} runs")
             self.enter("Running", "Running", f"all {nodes} nodes of attempt {self.status.attempt} are running")
             self._progress(metrics)
+            self.stragglers(metrics, current)
             hung = self.hung(current)
             if hung is not None:
                 return hung
@@ -437,6 +477,7 @@ class _Decision:
         if self.spec.trainer is None:
             return
         checkpoint = self.status.checkpoint.step if self.status.checkpoint is not None else 0
+        self.status.stragglers = None
         self.status.progress = Progress(
             step=checkpoint,
             total_steps=self.spec.trainer.schedule.steps,

@@ -67,6 +67,8 @@ class PodView:
     report: TrainerReport | None = None
     waiting_reason: str | None = None
     finished_at: str | None = None
+    node: str | None = None
+    """The node the pod is bound to."""
     disruption: str | None = None
     """Why the cluster took the pod away: its DisruptionTarget condition's reason (eviction,
     preemption, a node taint, the kubelet), or the node's own reason for an eviction."""
@@ -126,6 +128,7 @@ class PodView:
             report=report,
             waiting_reason=waiting.get("reason"),
             finished_at=terminated.get("finishedAt"),
+            node=(body.get("spec") or {}).get("nodeName"),
             disruption=_disruption(conditions.get("DisruptionTarget", {}), pod_reason),
         )
 

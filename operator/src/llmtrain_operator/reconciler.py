@@ -33,7 +33,7 @@ CREATE_FAILED = "FailedCreate"
 """Reason of a job whose children the API server refuses: for good (Failed) or for now (Created=False)."""
 JobKey = tuple[str, str]
 STATUS_COALESCE_SECONDS = 2.0
-"""A status that changed only in its figures (node counts, progress, checkpoint) is written at
+"""A status that changed only in its figures (node counts, progress, checkpoint, stragglers) is written at
 most this often per job: the pods of a gang that start one by one cost one write, not one each.
 A change of phase, condition, attempt or failure is written at once."""
 Scraper = Callable[[str, int], TrainerMetrics | None]
@@ -222,7 +222,12 @@ class Reconciler:
         previous = job.status
         if previous is None or status == previous:
             return 0.0
-        figures = {"nodes": previous.nodes, "progress": previous.progress, "checkpoint": previous.checkpoint}
+        figures = {
+            "nodes": previous.nodes,
+            "progress": previous.progress,
+            "checkpoint": previous.checkpoint,
+            "stragglers": previous.stragglers,
+        }
         if status.model_copy(update=figures) != previous:
             return 0.0
         since = time.monotonic() - self._last_status_write.get(key, float("-inf"))

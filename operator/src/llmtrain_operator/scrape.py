@@ -7,24 +7,28 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmtrain.api.contract import METRIC_LAST_RESTART
+from llmtrain.api.contract import METRIC_LAST_RESTART, METRIC_RANK_FORWARD_SECONDS
 from llmtrain_operator.progress import RestartCause, TrainerMetrics
 
 SCRAPE_TIMEOUT_SECONDS = 2.0
 
 
 def parse_metrics(text: str) -> TrainerMetrics:
-    """The `llmtrain_*` samples of a /metrics page, by name, and the last restart's labels."""
+    """The `llmtrain_*` samples of a /metrics page, by name, the last restart's labels and
+    every rank's forward seconds."""
     samples: dict[str, float] = {}
+    forward: dict[int, float] = {}
     last_restart = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == METRIC_LAST_RESTART and sample.value == 1:
                 labels = sample.labels
                 last_restart = RestartCause(int(labels["node_rank"]), labels["reason"], labels["summary"])
+            elif sample.name == METRIC_RANK_FORWARD_SECONDS:
+                forward[int(sample.labels["rank"])] = sample.value
             elif sample.name.startswith("llmtrain_") and not math.isnan(sample.value):
                 samples[sample.name] = sample.value
-    return TrainerMetrics(samples, last_restart)
+    return TrainerMetrics(samples, last_restart, forward)
 
 
 def scrape(pod_ip: str, port: int) -> TrainerMetrics | None:

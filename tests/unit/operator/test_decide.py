@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -624,3 +625,43 @@ def test_a_job_suspended_while_a_pod_is_replaced_starts_its_next_attempt_whole()
     plan = decide(resumed, [], NOW + timedelta(seconds=5))
     assert (plan.status.phase, plan.status.attempt, plan.create_ranks) == ("Pending", 2, [0, 1])
     assert plan.status.pod_replacements == 1
+
+
+def _forward(seconds: dict[int, float]) -> TrainerMetrics:
+    return TrainerMetrics({"llmtrain_step": 50.0}, None, seconds)
+
+
+def test_a_rank_slower_than_the_others_by_the_factor_is_named_with_its_pod_and_node() -> None:
+    job = _running(_job({"stragglerFactor": 2}, procsPerNode=2, nodes=2))
+    on_nodes = pods(pod_body(0), pod_body(1))
+    on_nodes[1] = dataclasses.replace(on_nodes[1], node="node-b")
+    even = decide(job, on_nodes, NOW, _forward({0: 0.010, 1: 0.011, 2: 0.012, 3: 0.019}))
+    assert even.status.stragglers is None and even.events == []
+    slow = decide(job, on_nodes, NOW, _forward({0: 0.010, 1: 0.011, 2: 0.030, 3: 0.012}))
+    assert slow.status.stragglers is not None
+    [straggler] = slow.status.stragglers
+    assert (straggler.rank, straggler.pod, straggler.node, straggler.slowdown) == (2, "gpt-node-1", "node-b", 2.7)
+    assert [(e.type, e.reason, e.message) for e in slow.events] == [
+        (
+            "Warning",
+            "Straggler",
+            "rank 2 (gpt-node-1 on node node-b) takes 2.7x the median time of the other ranks for its forward "
+            "passes (runPolicy.stragglerFactor 2.0): every step waits for it",
+        )
+    ]
+    still = decide(
+        _after(job, slow), on_nodes, NOW + timedelta(seconds=30), _forward({0: 0.01, 1: 0.01, 2: 0.03, 3: 0.01})
+    )
+    assert still.events == [] and still.status.stragglers is not None
+    assert still.status.stragglers[0].since == NOW and still.status.stragglers[0].slowdown == 3.0
+    recovered = decide(
+        _after(job, still), on_nodes, NOW + timedelta(seconds=60), _forward({0: 0.01, 1: 0.01, 2: 0.01, 3: 0.01})
+    )
+    assert recovered.status.stragglers is None
+    assert [e.reason for e in recovered.events] == ["StragglerRecovered"]
+
+
+def test_a_custom_command_reports_no_stragglers() -> None:
+    job = _running(_job(command=["x.py"], trainer=None))
+    plan = decide(job, pods(pod_body(0), pod_body(1)), NOW, _forward({0: 0.01, 1: 0.09}))
+    assert plan.status.stragglers is None

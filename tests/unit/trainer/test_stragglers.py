@@ -1,0 +1,34 @@
+"""Per-rank forward times: what each rank measures and what rank 0 makes of them."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from llmtrain_trainer.stragglers import ForwardClock, RankTimes, one_slot
+
+
+def test_the_clock_counts_only_what_it_measures_and_starts_again_after_each_take() -> None:
+    clock = ForwardClock(torch.device("cpu"))
+    with clock.measure():
+        time.sleep(0.05)
+    time.sleep(0.05)
+    with clock.measure():
+        time.sleep(0.05)
+    first = clock.take()
+    assert 0.1 <= first < 0.15, first
+    assert clock.take() == 0.0
+
+
+def test_rank_0_averages_every_rank_over_the_interval() -> None:
+    # Each rank fills only its own slot; the all-reduce's sum is every rank's time.
+    summed = [
+        a + b + c for a, b, c in zip(one_slot(0.01, 0, 3), one_slot(0.03, 1, 3), one_slot(0.02, 2, 3), strict=True)
+    ]
+    assert summed == [0.01, 0.03, 0.02]
+    times = RankTimes(3)
+    times.add(summed)
+    times.add([0.03, 0.05, 0.02])
+    assert times.take_means() == [0.02, 0.04, 0.02]
+    assert times.take_means() == [0.0, 0.0, 0.0], "a new interval starts empty"
