@@ -302,13 +302,17 @@ class ProcessPod(threading.Thread):
         return [mount]
 
     def _kill_all(self, grace: float) -> None:
-        """SIGTERM every running container's process group, SIGKILL what is left after `grace`."""
+        """SIGTERM every running container's main process, SIGKILL its whole group after `grace`.
+
+        As a container runtime does: the stop signal goes to the container's init process
+        alone, which passes it on as it sees fit (torchrun does to its workers).
+        """
         running = [c for c in self.init + self.main if c.proc is not None and c.proc.poll() is None]
         for c in running:
             assert c.proc is not None
             c.killed_by_agent = True
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(c.proc.pid, signal.SIGTERM)
+                c.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace
         for c in running:
             assert c.proc is not None
