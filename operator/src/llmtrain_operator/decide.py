@@ -397,6 +397,9 @@ class _Decision:
         missing = [rank for rank in range(nodes) if rank not in present]
         gang_started = any(p.started for p in current)
 
+        if self._trainer_finished(current):
+            self.status.nodes = _counts(nodes, current)
+            return self.succeed("rank 0 exited 0 after the last step's checkpoint", metrics)
         disrupted = [p for p in current if p.evicted and not p.succeeded]
         vanished = [p for p in current if p.deleting and not p.succeeded]
         if self.spec.recovers_in_place and not elastic:
@@ -435,13 +438,7 @@ class _Decision:
         self.status.nodes = _counts(nodes, active)
 
         if len(active) == nodes and all(p.succeeded for p in active):
-            self.status.completion_time = self.now
-            self.condition("Succeeded", "True", "Succeeded", f"all {nodes} nodes exited 0")
-            self.condition("Running", "False", "Succeeded")
-            self.enter("Succeeded", "Succeeded", f"all {nodes} nodes finished training")
-            self._progress(metrics)
-            self._trained_to_the_end()
-            return self.finished()
+            return self.succeed(f"all {nodes} nodes exited 0", metrics)
 
         unschedulable = next((p.unschedulable for p in active if p.unschedulable), None)
         if missing or not all(p.scheduled for p in active):
@@ -471,6 +468,23 @@ class _Decision:
             self.condition("Running", "False", "Starting", "pods are scheduled; containers are starting")
         self._progress(metrics)
         return self.finish()
+
+    def succeed(self, message: str, metrics: TrainerMetrics | None) -> Plan:
+        self.status.completion_time = self.now
+        self.condition("Succeeded", "True", "Succeeded", message)
+        self.condition("Running", "False", "Succeeded")
+        self.enter("Succeeded", "Succeeded", f"all {self.spec.nodes} nodes finished training")
+        self._progress(metrics)
+        self._trained_to_the_end()
+        return self.finished()
+
+    def _trainer_finished(self, current: list[PodView]) -> bool:
+        """The built-in trainer's rank 0 exits 0 only after the last step and the final
+        checkpoint, which every rank took part in: a peer's pod deleted or lost after that
+        takes nothing away, and needs no replacement. A peer still running is waited for."""
+        if self.spec.trainer is None or not any(p.rank == 0 and p.succeeded for p in current):
+            return False
+        return all(p.succeeded or p.deleting for p in current)
 
     def _resuming(self) -> None:
         """A new attempt is coming: the last figures are history, the checkpoint is where it starts."""

@@ -665,3 +665,19 @@ def test_a_custom_command_reports_no_stragglers() -> None:
     job = _running(_job(command=["x.py"], trainer=None))
     plan = decide(job, pods(pod_body(0), pod_body(1)), NOW, _forward({0: 0.01, 1: 0.09}))
     assert plan.status.stragglers is None
+
+
+def test_a_peer_deleted_after_rank_0_finished_the_trainer_takes_nothing_away() -> None:
+    job = _running(_job())
+    late = pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, deleting=True))
+    plan = decide(job, late, NOW)
+    assert (plan.status.phase, plan.status.restarts, plan.status.pod_replacements) == ("Succeeded", 0, 0)
+    assert plan.create_ranks == []
+    gone = decide(job, pods(pod_body(0, phase="Succeeded", exit_code=0)), NOW)
+    assert gone.status.phase == "Succeeded" and gone.create_ranks == []
+    failed = decide(
+        job, pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1, phase="Failed", exit_code=1)), NOW
+    )
+    assert failed.status.phase == "Restarting", "a rank that failed is still a failure"
+    finishing = decide(job, pods(pod_body(0, phase="Succeeded", exit_code=0), pod_body(1)), NOW)
+    assert finishing.status.phase == "Running", "a peer still running is waited for"
