@@ -59,7 +59,7 @@ from testenv.nodeagent import NodeAgent, NodeSpec  # noqa: E402
 from testenv.polling import eventually  # noqa: E402
 
 OPERATOR_NAMESPACE = "llmtrain-system"
-STEPS = 300
+STEPS = 600
 MODES = ("InPlace", "Gang")
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \[rank 0\] INFO (.*)$")
 _STEP = re.compile(r"^step (\d+)/")

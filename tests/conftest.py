@@ -2,4 +2,4 @@
 tests/testenv (see testenv/pytest_plugin.py), and the operator running against them
 (see operator_fixture.py)."""
 
-pytest_plugins = ("testenv.pytest_plugin", "support.operator_fixture")
+pytest_plugins = ("testenv.pytest_plugin", "support.operator_fixture", "support.curves")

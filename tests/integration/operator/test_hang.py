@@ -1,5 +1,6 @@
 """A job whose training processes stop stepping (stopped by SIGSTOP, as a deadlock or a stuck
-device would leave them) is restarted with the reason Hung and resumes from its checkpoint."""
+device would leave them) is restarted with the reason Hung and resumes from its checkpoint on
+the loss curve of the undisturbed job."""
 
 from __future__ import annotations
 
@@ -8,19 +9,24 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from support.curves import STEPS, assert_resumed_on_the_same_curve
 from support.job_helpers import phase_is, submit, tiny_trainer_job, wait_for_status, worker_pid, write_token_corpus
 from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
 
 def test_a_job_that_stops_stepping_is_restarted_as_hung(
-    running_operator: RunningOperator, control_plane: ControlPlane, namespace: str, tmp_path: Path
+    running_operator: RunningOperator,
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    undisturbed: dict[int, float],
 ) -> None:
     data = write_token_corpus(tmp_path / "data").parent
-    job = tiny_trainer_job("stuck", data, tmp_path / "ckpt", steps=300)
+    job = tiny_trainer_job("stuck", data, tmp_path / "ckpt", steps=STEPS)
     job["spec"]["runPolicy"]["hangTimeoutSeconds"] = 30
     submit(control_plane, namespace, job)
-    wait_for_status(
+    before = wait_for_status(
         control_plane, namespace, "stuck",
         lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
         "a checkpoint at step 40 or later",
@@ -39,3 +45,5 @@ def test_a_job_that_stops_stepping_is_restarted_as_hung(
     assert hung[0]["message"].endswith("none came in 30s (runPolicy.hangTimeoutSeconds)"), hung[0]
     events = control_plane.kubectl("-n", namespace, "get", "events", "--field-selector", "reason=RestartingGang").stdout
     assert "Hung: step" in events, events
+    log = control_plane.kubectl("-n", namespace, "logs", "stuck-node-0").stdout
+    assert_resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from support.curves import STEPS, assert_resumed_on_the_same_curve
 from support.job_helpers import (
     phase_is,
     pods,
@@ -24,51 +21,7 @@ from support.job_helpers import (
     worker_pid,
     write_token_corpus,
 )
-from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
-
-STEPS = 300
-_LOSS_LINE = re.compile(r"step (\d+)/\d+ \| loss ([\d.]+)")
-
-
-def _losses(log: str) -> dict[int, float]:
-    """Logged training loss by step; where steps were trained again, the later run's."""
-    return {int(step): float(loss) for step, loss in _LOSS_LINE.findall(log)}
-
-
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_token_corpus(tmp_path_factory.mktemp("data")).parent
-
-
-@pytest.fixture(scope="module")
-def undisturbed(
-    running_operator: RunningOperator,
-    control_plane: ControlPlane,
-    corpus_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[int, float]]:
-    """The losses of the tests' job run to the end without a failure."""
-    namespace = control_plane.create_namespace("undisturbed")
-    try:
-        submit(
-            control_plane, namespace, tiny_trainer_job("calm", corpus_dir, tmp_path_factory.mktemp("calm"), steps=STEPS)
-        )
-        final = wait_for_status(control_plane, namespace, "calm", phase_is("Succeeded", "Failed"), "the job to end")
-        assert final["phase"] == "Succeeded", final
-        yield _losses(control_plane.kubectl("-n", namespace, "logs", "calm-node-0").stdout)
-    finally:
-        control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
-def _resumed_on_the_same_curve(log: str, undisturbed: dict[int, float], checkpoint: int) -> None:
-    resumed = [line for line in log.splitlines() if "resumed from" in line]
-    assert resumed, "no rank 0 log line says where it resumed"
-    step = int(resumed[-1].split(" at step ")[1].split()[0])
-    assert step >= checkpoint, resumed
-    after = {s: loss for s, loss in _losses(log).items() if s > step}
-    assert after and STEPS in after, "rank 0 logged no loss after the resume"
-    assert after == pytest.approx({s: undisturbed[s] for s in after}, abs=2e-4)
 
 
 def _uids(control_plane: ControlPlane, namespace: str, job: str) -> dict[str, str]:
@@ -81,9 +34,13 @@ def _events(control_plane: ControlPlane, namespace: str, reason: str) -> list[st
 
 
 def test_a_killed_training_process_restarts_inside_the_running_pods(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path, corpus_dir: Path, undisturbed: dict[int, float]
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, undisturbed: dict[int, float]
 ) -> None:
-    submit(control_plane, namespace, tiny_trainer_job("inplace", corpus_dir, tmp_path / "ckpt", steps=STEPS))
+    submit(
+        control_plane,
+        namespace,
+        tiny_trainer_job("inplace", write_token_corpus(tmp_path / "data").parent, tmp_path / "ckpt", steps=STEPS),
+    )
     before = wait_for_status(
         control_plane, namespace, "inplace",
         lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
@@ -108,13 +65,17 @@ def test_a_killed_training_process_restarts_inside_the_running_pods(
     ]
     log = control_plane.kubectl("-n", namespace, "logs", "inplace-node-0").stdout
     assert "restarted in place (restart 1 of the job): WorkerKilled" in log
-    _resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
+    assert_resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
 
 
 def test_a_deleted_pod_is_replaced_alone_while_the_others_stay(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path, corpus_dir: Path, undisturbed: dict[int, float]
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, undisturbed: dict[int, float]
 ) -> None:
-    submit(control_plane, namespace, tiny_trainer_job("replace", corpus_dir, tmp_path / "ckpt", steps=STEPS))
+    submit(
+        control_plane,
+        namespace,
+        tiny_trainer_job("replace", write_token_corpus(tmp_path / "data").parent, tmp_path / "ckpt", steps=STEPS),
+    )
     before = wait_for_status(
         control_plane, namespace, "replace",
         lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
@@ -140,4 +101,4 @@ def test_a_deleted_pod_is_replaced_alone_while_the_others_stay(
         "every rank resumes from the checkpoint"
     ]
     log = control_plane.kubectl("-n", namespace, "logs", "replace-node-0").stdout
-    _resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
+    assert_resumed_on_the_same_curve(log, undisturbed, before["checkpoint"]["step"])
