@@ -55,3 +55,9 @@ def test_the_cause_is_the_killed_worker_not_the_peer_torchrun_stopped_in_the_sam
 def test_when_every_worker_was_stopped_the_first_stop_is_the_cause() -> None:
     error = ChildFailedError("train", {0: _failure(-15, 101), 1: _failure(-15, 100)})
     assert first_cause(error.failures)[0] == 1
+
+
+def test_a_worker_killed_by_a_signal_is_the_cause_though_its_peer_failed_earlier() -> None:
+    # The forked peer's collective failed and it exited 1 a second before torchrun saw rank 1 killed.
+    error = ChildFailedError("train", {0: _failure(1, 100), 1: _failure(-9, 101)})
+    assert first_cause(error.failures)[0] == 1

@@ -22,6 +22,7 @@ runs as torchrun runs it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -63,10 +64,30 @@ _torchrun_config = torchrun.config_from_args
 def first_cause(failures: Mapping[int, ProcessFailure]) -> tuple[int, ProcessFailure]:
     """The rank whose failure caused the others. Once a worker fails, torchrun stops the rest
     with SIGTERM, and a failure without an error file is stamped to the second: the SIGTERMed
-    workers are effects, and may share the cause's timestamp. So the cause is the earliest
+    workers are effects, and may share the cause's timestamp. So the cause is a worker killed
+    by another signal (its peers' collectives failed because it was gone), else the earliest
     failure that is not a SIGTERM, unless every failure is one (the pod was stopped)."""
     causes = [(rank, f) for rank, f in failures.items() if f.exitcode != -signal.SIGTERM] or list(failures.items())
-    return min(causes, key=lambda ranked: (ranked[1].timestamp, ranked[0]))
+    return min(causes, key=lambda ranked: (ranked[1].exitcode >= 0, ranked[1].timestamp, ranked[0]))
+
+
+def every_failure(
+    context: object, failures: dict[int, ProcessFailure], global_ranks: list[int]
+) -> dict[int, ProcessFailure]:
+    """`failures` with every other worker that has exited non-zero, by global rank.
+
+    For forked workers torchrun reports only the first exit it notices, which is often a
+    peer whose collective failed, not the worker the OOM killer took. The processes are
+    in the context's private `_pc`; should that change, only the first failure is known.
+    """
+    processes = getattr(getattr(context, "_pc", None), "processes", None) or []
+    error_files: Mapping[int, str] = getattr(context, "error_files", {})
+    complete = dict(failures)
+    for local_rank, process in enumerate(processes):
+        rank, code = global_ranks[local_rank], process.exitcode
+        if rank not in complete and code not in (None, 0):
+            complete[rank] = ProcessFailure(local_rank, process.pid, code, error_files.get(local_rank, ""))
+    return complete
 
 
 def report_failure(rank: int, failure: ProcessFailure) -> tuple[TrainerReport, int]:
@@ -100,7 +121,11 @@ class RecordingAgent(LocalElasticAgent):
 
     def _monitor_workers(self, worker_group: WorkerGroup) -> RunResult:
         result: RunResult = super()._monitor_workers(worker_group)
-        if result.state != WorkerState.FAILED or not result.failures or self._remaining_restarts <= 0:
+        if result.state != WorkerState.FAILED or not result.failures:
+            return result
+        global_ranks = [worker.global_rank for worker in worker_group.workers]
+        result = dataclasses.replace(result, failures=every_failure(self._pcontext, result.failures, global_ranks))
+        if self._remaining_restarts <= 0:
             return result
         rank, failure = first_cause(result.failures)
         report, _ = report_failure(rank, failure)
