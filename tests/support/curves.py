@@ -5,7 +5,6 @@ disturb the same job and check that it resumes on that curve (a pytest plugin: t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,15 +27,16 @@ def losses(log: str) -> dict[int, float]:
 @pytest.fixture(scope="session")
 def undisturbed(
     running_operator: RunningOperator, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[int, float]]:
-    """The losses by step of `tiny_trainer_job(steps=STEPS)` run to the end without a failure."""
+) -> dict[int, float]:
+    """The losses by step of `tiny_trainer_job(steps=STEPS)` run to the end without a failure.
+    Its namespace goes at once: tests that count the cluster's jobs must not see it."""
     namespace = control_plane.create_namespace("undisturbed")
     data = write_token_corpus(tmp_path_factory.mktemp("calm-data")).parent
     try:
         submit(control_plane, namespace, tiny_trainer_job("calm", data, tmp_path_factory.mktemp("calm"), steps=STEPS))
         final = wait_for_status(control_plane, namespace, "calm", phase_is("Succeeded", "Failed"), "the job to end")
         assert final["phase"] == "Succeeded", final
-        yield losses(control_plane.kubectl("-n", namespace, "logs", "calm-node-0").stdout)
+        return losses(control_plane.kubectl("-n", namespace, "logs", "calm-node-0").stdout)
     finally:
         control_plane.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 

@@ -281,7 +281,7 @@ class _Decision:
 
     def stragglers(self, metrics: TrainerMetrics | None, current: list[PodView]) -> None:
         """Name the ranks whose forward passes took runPolicy.stragglerFactor times the median
-        of the other ranks' over the trainer's last logging interval; an event when one appears
+        of the other ranks' over the trainer's last 50 steps; an event when one appears
         or recovers."""
         factor = self.spec.straggler_factor
         if factor is None or metrics is None or len(metrics.forward_seconds) < 2:

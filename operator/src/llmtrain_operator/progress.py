@@ -26,7 +26,7 @@ class TrainerMetrics:
     values: dict[str, float] = field(default_factory=dict)
     last_restart: RestartCause | None = None
     forward_seconds: dict[int, float] = field(default_factory=dict)
-    """Each global rank's mean forward-pass seconds per step over the last logging interval."""
+    """Each global rank's mean forward-pass seconds per step over the last 50 steps."""
 
 
 def progress_from(metrics: TrainerMetrics, now: datetime, previous: Progress | None = None) -> Progress | None:

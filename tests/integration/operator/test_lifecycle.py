@@ -49,7 +49,9 @@ def test_tiny_job_runs_to_success_with_progress(
         "-n", namespace, "get", "events", "--field-selector",
         "involvedObject.kind=LLMTrainingJob,involvedObject.name=tiny", "--sort-by=.metadata.creationTimestamp"
     )  # fmt: skip
-    reasons = [event["reason"] for event in events["items"]]  # type: ignore[index]
+    # A straggler on this shared machine is a real measurement, not a transition.
+    everything = [event["reason"] for event in events["items"]]  # type: ignore[index]
+    reasons = [reason for reason in everything if not reason.startswith("Straggler")]
     # Timestamps have whole seconds, so the count is checked, not the order.
     assert sorted(reasons) == ["Created", "Running", "Succeeded"], (
         "one event per transition: Pending -> Running -> Succeeded"

@@ -1,4 +1,4 @@
-"""A rank slowed down while the job runs (its training process stopped for half of every
+"""A rank slowed down while the job runs (its training process stopped for most of every
 tenth of a second, as a throttled device or a busy host would slow it) is named in status
 with its pod and node, and posted as a Straggler event."""
 
@@ -17,7 +17,7 @@ from testenv.controlplane import ControlPlane
 
 
 @contextlib.contextmanager
-def slowed_down(pid: int, stopped: float = 0.05, running: float = 0.05) -> Iterator[None]:
+def slowed_down(pid: int, stopped: float = 0.08, running: float = 0.02) -> Iterator[None]:
     """Stop and continue `pid` in turns until the block ends."""
     done = threading.Event()
 

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from llmtrain_trainer.stragglers import ForwardClock, RankTimes, one_slot
+from llmtrain_trainer.stragglers import WINDOW_STEPS, ForwardClock, RankTimes, one_slot
 
 
 def test_the_clock_counts_only_what_it_measures_and_starts_again_after_each_take() -> None:
@@ -21,14 +21,18 @@ def test_the_clock_counts_only_what_it_measures_and_starts_again_after_each_take
     assert clock.take() == 0.0
 
 
-def test_rank_0_averages_every_rank_over_the_interval() -> None:
+def test_rank_0_takes_every_rank_s_median_over_the_last_steps() -> None:
     # Each rank fills only its own slot; the all-reduce's sum is every rank's time.
     summed = [
         a + b + c for a, b, c in zip(one_slot(0.01, 0, 3), one_slot(0.03, 1, 3), one_slot(0.02, 2, 3), strict=True)
     ]
     assert summed == [0.01, 0.03, 0.02]
     times = RankTimes(3)
+    assert times.medians() == [0.0, 0.0, 0.0]
     times.add(summed)
-    times.add([0.03, 0.05, 0.02])
-    assert times.take_means() == [0.02, 0.04, 0.02]
-    assert times.take_means() == [0.0, 0.0, 0.0], "a new interval starts empty"
+    times.add([0.01, 0.9, 0.02])  # rank 1 paused once by the host
+    times.add([0.01, 0.03, 0.02])
+    assert times.medians() == [0.01, 0.03, 0.02], "one slow step is no straggler"
+    for _ in range(WINDOW_STEPS):
+        times.add([0.01, 0.05, 0.02])
+    assert times.medians() == [0.01, 0.05, 0.02], "only the last steps count"

@@ -109,7 +109,7 @@ class PrometheusExporter:
         self.registry = CollectorRegistry()
         self.rank_forward = Gauge(
             METRIC_RANK_FORWARD_SECONDS,
-            "Mean forward-pass seconds per step of each rank over the last logging interval.",
+            "Median forward-pass seconds per step of each rank over its last 50 steps.",
             ["rank"],
             registry=self.registry,
         )
@@ -140,7 +140,7 @@ class PrometheusExporter:
         )
 
     def rank_forward_seconds(self, means: list[float]) -> None:
-        """Each rank's mean forward seconds per step over the last logging interval."""
+        """Each rank's median forward seconds per step over its last steps."""
         for rank, seconds in enumerate(means):
             self.rank_forward.labels(str(rank)).set(seconds)
 

@@ -7,14 +7,16 @@ tensor parallelism the forward's own collectives make the faster ranks wait too,
 hides part of a straggler's slowness: the slowdown seen is a lower bound.
 
 The times ride in the step's first all-reduce, one slot per rank, so rank 0 learns every
-rank's time without a collective of its own; it exposes the mean per rank over the
-logging interval (`llmtrain_rank_forward_seconds{rank}`).
+rank's time without a collective of its own; it exposes each rank's median over the last
+WINDOW_STEPS steps (`llmtrain_rank_forward_seconds{rank}`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import torch
@@ -56,23 +58,26 @@ class ForwardClock:
         return seconds
 
 
+WINDOW_STEPS = 50
+"""Steps over which rank 0 takes each rank's median: a rank the host paused for a moment is
+no straggler; one slow on most of the last 50 steps is."""
+
+
 class RankTimes:
-    """Rank 0's sums of every rank's forward seconds over the current logging interval."""
+    """Rank 0's record of every rank's forward seconds over the last WINDOW_STEPS steps."""
 
     def __init__(self, world_size: int) -> None:
-        self._sums = [0.0] * world_size
-        self._steps = 0
+        self._steps: deque[list[float]] = deque(maxlen=WINDOW_STEPS)
+        self._world_size = world_size
 
     def add(self, per_rank: list[float]) -> None:
-        self._sums = [total + seconds for total, seconds in zip(self._sums, per_rank, strict=True)]
-        self._steps += 1
+        self._steps.append(per_rank)
 
-    def take_means(self) -> list[float]:
-        """Mean seconds per step of each rank since the last call; then start again."""
-        steps = max(self._steps, 1)
-        means = [total / steps for total in self._sums]
-        self._sums, self._steps = [0.0] * len(self._sums), 0
-        return means
+    def medians(self) -> list[float]:
+        """Each rank's median forward seconds per step over the window (0 before any step)."""
+        if not self._steps:
+            return [0.0] * self._world_size
+        return [statistics.median(step[rank] for step in self._steps) for rank in range(self._world_size)]
 
 
 def one_slot(seconds: float, rank: int, world_size: int) -> list[float]:

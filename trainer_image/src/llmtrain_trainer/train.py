@@ -360,7 +360,7 @@ class Trainer:
         if self.exporter is not None:
             self.exporter.update(metrics)
             if self.rank_times is not None:
-                self.exporter.rank_forward_seconds(self.rank_times.take_means())
+                self.exporter.rank_forward_seconds(self.rank_times.medians())
         if self.metrics_file is not None:
             self.metrics_file.write_step(metrics)
         if self.runtime.is_main:

@@ -42,7 +42,7 @@ def worker_process_name(rank: int) -> str:
 # --- stragglers ----------------------------------------------------------------
 
 METRIC_RANK_FORWARD_SECONDS = "llmtrain_rank_forward_seconds"
-"""Rank 0's gauge, labelled `rank`: each rank's mean forward-pass seconds per step over the last logging interval."""
+"""Rank 0's gauge, labelled `rank`: each rank's median forward-pass seconds per step over its last 50 steps."""
 
 
 # --- checkpoints ----------------------------------------------------------------

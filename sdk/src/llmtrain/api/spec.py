@@ -174,7 +174,7 @@ class RunPolicy(ApiModel):
     first step this long after all its pods run (imports, loading the checkpoint, preparing the data)."""
     straggler_factor: float | None = Field(default=None, ge=1.1, le=100)
     """Built-in trainer only (default 1.5): report a rank whose forward passes took at least this many times the median
-    of the other ranks' over the last logging interval (status.stragglers, a Straggler event)."""
+    of the other ranks' over the last 50 steps (status.stragglers, a Straggler event)."""
     termination_grace_period_seconds: int = Field(default=DEFAULT_TERMINATION_GRACE_SECONDS, ge=0, le=86400)
     """Seconds a pod has after SIGTERM (job deleted or suspended, node drained) before it is killed: the built-in
     trainer saves a checkpoint in that time. A save cut short is discarded, never resumed from. Pods of a failed

@@ -142,7 +142,7 @@ class Straggler(ApiModel):
     node: str | None = None
     """The node its pod runs on."""
     slowdown: float
-    """Its forward passes' time over the median of the other ranks', over the last logging interval."""
+    """Its forward passes' time over the median of the other ranks', over the last 50 steps."""
     since: datetime
 
 
