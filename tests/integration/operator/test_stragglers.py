@@ -1,5 +1,5 @@
-"""A rank slowed down while the job runs (its training process stopped for most of every
-tenth of a second, as a throttled device or a busy host would slow it) is named in status
+"""A rank slowed down while the job runs (its training process stopped for 4 ms of every 5,
+so that each of its steps is slower, as on a throttled device or a busy host) is named in status
 with its pod and node, and posted as a Straggler event."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from testenv.controlplane import ControlPlane
 
 
 @contextlib.contextmanager
-def slowed_down(pid: int, stopped: float = 0.08, running: float = 0.02) -> Iterator[None]:
+def slowed_down(pid: int, stopped: float = 0.004, running: float = 0.001) -> Iterator[None]:
     """Stop and continue `pid` in turns until the block ends."""
     done = threading.Event()
 
