@@ -234,9 +234,9 @@ class _Decision:
                 return self.restart_or_fail(failure, True, current)
         if ranks:
             pods = ", ".join(names.pod_name(self.job.metadata.name, rank) for rank in ranks)
-            disrupted = next((p for p in lost if p.disruption), None)
+            disruption = next((p.disruption for p in lost if p.disruption), None)
             failure = Failure(
-                reason=disrupted.disruption if disrupted is not None and disrupted.disruption else "PodLost",
+                reason=disruption or "PodLost",
                 message=f"the pod of rank(s) {_ranks(ranks)} was deleted, evicted or lost with its node",
                 rank=ranks[0],
                 pod=names.pod_name(self.job.metadata.name, ranks[0]),
@@ -244,7 +244,7 @@ class _Decision:
             message = f"{failure.one_line()}; replacing {pods} alone"
             if self.condition("Restarting", "True", REPLACING_POD, message):
                 self.status.failure = failure
-                self.status.preemptions += disrupted is not None
+                self.status.preemptions += disruption is not None
                 self.event(
                     "Warning",
                     REPLACING_POD,
