@@ -135,6 +135,16 @@ def phase_is(*phases: str) -> Callable[[dict[str, Any]], bool]:
     return lambda st: st.get("phase") in phases
 
 
+def running_with_checkpoint(step: int) -> Callable[[dict[str, Any]], bool]:
+    """A status check: the job runs and has a checkpoint at `step` or later."""
+    return lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= step
+
+
+def running_at_step(step: int) -> Callable[[dict[str, Any]], bool]:
+    """A status check: the job runs and its progress is at `step` or later."""
+    return lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= step
+
+
 def pods(control_plane: ControlPlane, namespace: str, job: str) -> list[dict[str, Any]]:
     """The job's pods, every attempt."""
     listed = control_plane.kubectl_json("-n", namespace, "get", "pods", "-l", pod_selector(job))

@@ -19,6 +19,8 @@ from support.job_helpers import (
     patch_spec,
     phase_is,
     pods,
+    running_at_step,
+    running_with_checkpoint,
     submit,
     tiny_trainer_job,
     wait_for_status,
@@ -130,7 +132,7 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_one_before(
         control_plane,
         namespace,
         "damaged",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        running_with_checkpoint(40),
         "a checkpoint at step 40 or later",
     )
     patch_spec(control_plane, namespace, "damaged", {"runPolicy": {"suspend": True}})
@@ -199,7 +201,7 @@ def test_a_worker_killed_by_sigkill_counts_as_137_and_restarts_from_the_checkpoi
         control_plane,
         namespace,
         "oom",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 20,
+        running_with_checkpoint(20),
         "a checkpoint",
     )
     saved = before["checkpoint"]["step"]
@@ -285,7 +287,7 @@ def test_deleting_a_running_job_saves_a_whole_checkpoint_within_the_grace_period
         control_plane,
         namespace,
         "deleted",
-        lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= 5,
+        running_at_step(5),
         "training to run",
     )
     assert {p["spec"]["terminationGracePeriodSeconds"] for p in pods(control_plane, namespace, "deleted")} == {90}

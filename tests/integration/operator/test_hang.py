@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from support.curves import STEPS, assert_resumed_on_the_same_curve
-from support.job_helpers import phase_is, submit, tiny_trainer_job, wait_for_status, worker_pid, write_token_corpus
+from support.job_helpers import (
+    phase_is,
+    running_with_checkpoint,
+    submit,
+    tiny_trainer_job,
+    wait_for_status,
+    worker_pid,
+    write_token_corpus,
+)
 from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
@@ -28,7 +36,7 @@ def test_a_job_that_stops_stepping_is_restarted_as_hung(
     submit(control_plane, namespace, job)
     before = wait_for_status(
         control_plane, namespace, "stuck",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        running_with_checkpoint(40),
         "a checkpoint at step 40 or later",
     )  # fmt: skip
     for rank in (0, 1):

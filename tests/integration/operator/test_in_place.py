@@ -15,6 +15,7 @@ from support.curves import STEPS, assert_resumed_on_the_same_curve
 from support.job_helpers import (
     phase_is,
     pods,
+    running_with_checkpoint,
     submit,
     tiny_trainer_job,
     wait_for_status,
@@ -43,7 +44,7 @@ def test_a_killed_training_process_restarts_inside_the_running_pods(
     )
     before = wait_for_status(
         control_plane, namespace, "inplace",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        running_with_checkpoint(40),
         "a checkpoint at step 40 or later",
     )  # fmt: skip
     uids = _uids(control_plane, namespace, "inplace")
@@ -78,7 +79,7 @@ def test_a_deleted_pod_is_replaced_alone_while_the_others_stay(
     )
     before = wait_for_status(
         control_plane, namespace, "replace",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        running_with_checkpoint(40),
         "a checkpoint at step 40 or later",
     )  # fmt: skip
     uids = _uids(control_plane, namespace, "replace")

@@ -7,7 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from support.curves import STEPS, assert_resumed_on_the_same_curve
-from support.job_helpers import phase_is, pods, submit, tiny_trainer_job, wait_for_status, write_token_corpus
+from support.job_helpers import (
+    phase_is,
+    pods,
+    running_at_step,
+    submit,
+    tiny_trainer_job,
+    wait_for_status,
+    write_token_corpus,
+)
 from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
@@ -29,7 +37,7 @@ def test_a_drained_node_s_job_resumes_from_the_checkpoint_saved_on_sigterm_witho
     submit(control_plane, namespace, job)
     wait_for_status(
         control_plane, namespace, "drained",
-        lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= 30,
+        running_at_step(30),
         "step 30",
     )  # fmt: skip
     node = next(

@@ -12,6 +12,7 @@ from support.job_helpers import (
     kill_rank,
     phase_is,
     pods,
+    running_with_checkpoint,
     shell,
     submit,
     tiny_trainer_job,
@@ -29,7 +30,7 @@ def test_a_killed_rank_restarts_the_gang_which_resumes_from_its_checkpoint(
     submit(control_plane, namespace, tiny_trainer_job("resume", data, tmp_path / "ckpt", steps=400))
     before = wait_for_status(
         control_plane, namespace, "resume",
-        lambda st: st.get("phase") == "Running" and (st.get("checkpoint") or {}).get("step", 0) >= 40,
+        running_with_checkpoint(40),
         "a checkpoint at step 40 or later",
     )  # fmt: skip
     first_uids = {p["metadata"]["uid"] for p in pods(control_plane, namespace, "resume")}

@@ -11,7 +11,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from support.job_helpers import pods, submit, tiny_trainer_job, wait_for_status, worker_pid, write_token_corpus
+from support.job_helpers import (
+    pods,
+    running_at_step,
+    submit,
+    tiny_trainer_job,
+    wait_for_status,
+    worker_pid,
+    write_token_corpus,
+)
 from support.operator_fixture import RunningOperator
 from testenv.controlplane import ControlPlane
 
@@ -48,7 +56,7 @@ def test_a_slowed_rank_is_named_with_its_pod_and_node(
     submit(control_plane, namespace, tiny_trainer_job("slow", data, tmp_path / "ckpt", steps=100_000))
     running = wait_for_status(
         control_plane, namespace, "slow",
-        lambda st: st.get("phase") == "Running" and (st.get("progress") or {}).get("step", 0) >= 10,
+        running_at_step(10),
         "step 10",
     )  # fmt: skip
     assert not running.get("stragglers"), running
